@@ -1,0 +1,7 @@
+"""royaltysim's attribution core: real music -> trained model -> generated pieces -> attribution table.
+
+Importing this package does not import torch; the modules that need it (``model``, ``train``,
+``scoring`` ...) import it themselves.
+"""
+
+__all__ = ["table"]

@@ -1,0 +1,218 @@
+"""The attribution table: the contract between the attribution core and the economy.
+
+An attribution run folder holds, besides models and MIDI files::
+
+    config.yaml           resolved build config, package versions, timings
+    corpus.parquet        train_id, creator, title, events, seconds   (one row per training piece)
+    outputs.parquet       output_id, events, seconds, midi, temperature, top_k, seed
+    attribution.parquet   output_id, train_id, creator, method, score  (long format)
+
+This module reads and writes that layout with pandas alone: it must never import torch, so the
+economy (``royaltysim``) can read a run without paying for it.
+
+Method names follow a convention that the economy relies on:
+
+* causal estimates (training-data attribution): ``trak``, ``trak_1ckpt``, ``tracin``, ``grad_dot``,
+  ``grad_cos``, ...; a score estimates how much the output's log-likelihood rises because the piece
+  was in the training set, so it may be negative.
+* similarity "legal proxies": names starting with ``sim_``; scores are non-negative similarities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "AttributionTable",
+    "AttributionTableError",
+    "NegativePolicy",
+    "SCORE_COLUMNS",
+    "CORPUS_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "is_similarity_method",
+]
+
+SCORE_COLUMNS = ["output_id", "train_id", "creator", "method", "score"]
+CORPUS_COLUMNS = ["train_id", "creator", "title", "events", "seconds"]
+OUTPUT_COLUMNS = ["output_id", "events", "seconds"]
+
+SCORES_FILE = "attribution.parquet"
+CORPUS_FILE = "corpus.parquet"
+OUTPUTS_FILE = "outputs.parquet"
+
+NegativePolicy = Literal["clip", "keep", "shift", "abs"]
+_NEGATIVE_POLICIES = ("clip", "keep", "shift", "abs")
+
+
+class AttributionTableError(ValueError):
+    """An attribution run folder or table is missing, incomplete or malformed."""
+
+
+def is_similarity_method(method: str) -> bool:
+    """True for similarity ("legal proxy") methods, which are named ``sim_*``."""
+    return method.startswith("sim_")
+
+
+def _require_columns(df: pd.DataFrame, columns: list[str], where: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise AttributionTableError(
+            f"{where}: missing column(s) {missing}; expected at least {columns}. "
+            "Rebuild the run with `royaltysim attribution build CONFIG.yaml`."
+        )
+
+
+def apply_negative_policy(values: np.ndarray, policy: NegativePolicy, axis: int = -1) -> np.ndarray:
+    """Make attribution scores usable as payout weights.
+
+    TDA scores estimate a counterfactual change of log-likelihood and can be negative (a piece that
+    made the output *less* likely). What a royalty rule does with them is a policy choice:
+
+    * ``clip``  – negative contributions are worth nothing (default; never charges a creator).
+    * ``keep``  – scores are used as they are (weights may be negative; only for analysis).
+    * ``shift`` – subtract the minimum along ``axis`` so the least helpful piece gets zero.
+    * ``abs``   – magnitude of influence, helpful or harmful.
+    """
+    values = np.asarray(values, dtype=float)
+    if policy == "clip":
+        return np.clip(values, 0.0, None)
+    if policy == "keep":
+        return values
+    if policy == "shift":
+        return values - values.min(axis=axis, keepdims=True)
+    if policy == "abs":
+        return np.abs(values)
+    raise AttributionTableError(
+        f"unknown negative-score policy {policy!r}; choose one of {list(_NEGATIVE_POLICIES)}"
+    )
+
+
+@dataclass
+class AttributionTable:
+    """Scores of every (generated output, training piece, method), with the corpus and outputs.
+
+    Attributes:
+        scores: long table with :data:`SCORE_COLUMNS`.
+        corpus: one row per training piece with :data:`CORPUS_COLUMNS`.
+        outputs: one row per generated output with at least :data:`OUTPUT_COLUMNS`.
+        path: the run folder it was read from, if any.
+    """
+
+    scores: pd.DataFrame
+    corpus: pd.DataFrame
+    outputs: pd.DataFrame
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        where = str(self.path) if self.path else "attribution table"
+        _require_columns(self.scores, SCORE_COLUMNS, f"{where}/{SCORES_FILE}")
+        _require_columns(self.corpus, CORPUS_COLUMNS, f"{where}/{CORPUS_FILE}")
+        _require_columns(self.outputs, OUTPUT_COLUMNS, f"{where}/{OUTPUTS_FILE}")
+        unknown = set(self.scores["train_id"]) - set(self.corpus["train_id"])
+        if unknown:
+            raise AttributionTableError(
+                f"{where}: {len(unknown)} train_id(s) in the scores are not in the corpus, "
+                f"e.g. {sorted(unknown)[:3]}"
+            )
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def load(cls, run_dir: str | Path) -> AttributionTable:
+        """Read a run folder written by ``royaltysim attribution build``."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise AttributionTableError(
+                f"attribution run folder {run_dir} does not exist; build one with "
+                "`royaltysim attribution build CONFIG.yaml` or point to the shipped `runs/default`."
+            )
+        frames = {}
+        for name in (SCORES_FILE, CORPUS_FILE, OUTPUTS_FILE):
+            path = run_dir / name
+            if not path.is_file():
+                raise AttributionTableError(
+                    f"{path} is missing: {run_dir} is not a complete attribution run "
+                    "(was its build interrupted? rerun `royaltysim attribution build`)."
+                )
+            frames[name] = pd.read_parquet(path)
+        return cls(
+            scores=frames[SCORES_FILE],
+            corpus=frames[CORPUS_FILE],
+            outputs=frames[OUTPUTS_FILE],
+            path=run_dir,
+        )
+
+    def save(self, run_dir: str | Path) -> None:
+        """Write the three tables into ``run_dir`` (each file written atomically)."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name, df in (
+            (SCORES_FILE, self.scores),
+            (CORPUS_FILE, self.corpus),
+            (OUTPUTS_FILE, self.outputs),
+        ):
+            tmp = run_dir / f".{name}.tmp"
+            df.to_parquet(tmp, index=False)
+            tmp.replace(run_dir / name)
+
+    # -------------------------------------------------------------- queries
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self.scores["method"].unique())
+
+    @property
+    def creators(self) -> list[str]:
+        return sorted(self.corpus["creator"].unique())
+
+    @property
+    def output_ids(self) -> list[str]:
+        return list(self.outputs["output_id"])
+
+    def _method_rows(self, method: str) -> pd.DataFrame:
+        rows = self.scores[self.scores["method"] == method]
+        if rows.empty:
+            raise AttributionTableError(
+                f"method {method!r} is not in this table; available methods: {self.methods}"
+            )
+        return rows
+
+    def pivot(self, method: str) -> pd.DataFrame:
+        """Scores of one method as an (output_id x train_id) frame, in corpus order."""
+        rows = self._method_rows(method)
+        wide = rows.pivot_table(index="output_id", columns="train_id", values="score", aggfunc="sum")
+        return wide.reindex(index=self.output_ids, columns=list(self.corpus["train_id"]))
+
+    def to_creators(
+        self, method: str, negative: NegativePolicy = "clip", how: Literal["sum", "max"] = "sum"
+    ) -> pd.DataFrame:
+        """Catalogue-level attribution: an (output_id x creator) frame.
+
+        Causal scores are additive, so a creator's attribution is the **sum** over their pieces
+        (the first-order estimate of leaving the whole catalogue out). ``negative`` is applied to
+        the piece scores first (see :func:`apply_negative_policy`; ``shift`` works per output).
+        Similarity is not additive; ``how="max"`` gives the most similar piece per creator, the
+        usual reading of a similarity claim.
+        """
+        wide = self.pivot(method).fillna(0.0)
+        values = apply_negative_policy(wide.to_numpy(), negative, axis=1)
+        piece_scores = pd.DataFrame(values, index=wide.index, columns=wide.columns)
+        creator_of = self.corpus.set_index("train_id")["creator"]
+        grouped = piece_scores.T.groupby(creator_of.reindex(piece_scores.columns).to_numpy())
+        agg = grouped.sum() if how == "sum" else grouped.max()
+        return agg.T.reindex(columns=self.creators, fill_value=0.0)
+
+    def creator_shares(
+        self, method: str, negative: NegativePolicy = "clip", how: Literal["sum", "max"] = "sum"
+    ) -> pd.DataFrame:
+        """Per-output shares across creators (rows sum to 1; an all-zero row stays zero)."""
+        if negative == "keep":
+            raise AttributionTableError(
+                "shares need non-negative weights; use negative='clip', 'shift' or 'abs'"
+            )
+        by_creator = self.to_creators(method, negative=negative, how=how)
+        totals = by_creator.sum(axis=1).replace(0.0, np.nan)
+        return by_creator.div(totals, axis=0).fillna(0.0)
