@@ -1,0 +1,325 @@
+"""The attribution build: corpus -> tokens -> trained model -> generated pieces -> attribution table.
+
+``build(config, run_dir)`` runs every stage and writes a run folder (see :mod:`attribution.table` for the
+contract with the economy)::
+
+    config.yaml            resolved config, package versions, model quality, stage timings
+    corpus.parquet         the training pieces (train_id, creator, title, events, seconds, notes, source)
+    heldout.parquet        validation pieces (never trained on; held-out real music)
+    outputs.parquet        generated pieces;  outputs/<output_id>.mid and .npy (their tokens)
+    attribution.parquet    output_id, train_id, creator, method, score
+    passages.parquet       TRAK score of each passage (segment of events) of each output, per piece
+    model/                 checkpoints, training history (resumable)
+    cache/                 traker's features, keyed to the model (safe to delete)
+
+Stages that are already done are reused on a rerun: the corpus parse is cached, training resumes from
+its last checkpoint, and traker resumes from its save dir keyed to the checkpoints.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .config import BuildConfig, MaestroCorpus, MidiFolderCorpus, Music21Corpus
+from .table import AttributionTable
+
+__all__ = ["build", "BuildResult", "load_pieces", "split_pieces"]
+
+log = logging.getLogger(__name__)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+    except OSError:  # non-Linux: fall back to the process peak
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class StageLog:
+    """Wall time and peak resident memory of each stage (sampled every 50 ms)."""
+
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        peak = [_rss_bytes()]
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.05):
+                peak[0] = max(peak[0], _rss_bytes())
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            peak[0] = max(peak[0], _rss_bytes())
+            self.stages[name] = {
+                "seconds": round(time.perf_counter() - t0, 2),
+                "peak_rss_mb": round(peak[0] / 2**20, 1),
+            }
+            log.info("stage %s: %.1fs, peak RSS %.0f MB", name, self.stages[name]["seconds"], self.stages[name]["peak_rss_mb"])
+
+
+@dataclass
+class BuildResult:
+    run_dir: Path
+    table: AttributionTable
+    metrics: dict
+    stages: dict[str, dict[str, float]]
+
+
+def load_pieces(cfg: BuildConfig, progress: bool = True):
+    """Load the configured corpus; returns (pieces, load report)."""
+    from . import corpus as C
+
+    src = cfg.corpus
+    if isinstance(src, Music21Corpus):
+        return C.load_music21_corpus(
+            src.creators,
+            max_seconds=src.max_seconds,
+            max_pieces_per_creator=src.max_pieces_per_creator,
+            progress=progress,
+        )
+    if isinstance(src, MidiFolderCorpus):
+        return C.load_midi_folder(src.manifest, sustain=src.sustain, max_seconds=src.max_seconds)
+    if isinstance(src, MaestroCorpus):
+        return C.load_maestro(
+            src.root, csv_path=src.csv, splits=src.splits, sustain=src.sustain, max_seconds=src.max_seconds
+        )
+    raise TypeError(f"unhandled corpus source {src!r}")
+
+
+def split_pieces(creators: list[str], cfg: BuildConfig) -> np.ndarray:
+    """Boolean mask of validation pieces: a seeded fraction of pieces of creators with enough pieces."""
+    rng = np.random.default_rng(cfg.split.seed)
+    creators_arr = np.asarray(creators)
+    is_val = np.zeros(len(creators), dtype=bool)
+    for creator in sorted(set(creators)):
+        idx = np.flatnonzero(creators_arr == creator)
+        if len(idx) < cfg.split.min_pieces_for_validation:
+            continue
+        k = int(round(cfg.split.validation_fraction * len(idx)))
+        if k:
+            is_val[rng.choice(idx, size=k, replace=False)] = True
+    return is_val
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("royaltysim", "torch", "traker", "music21", "pretty_midi", "numpy", "pandas"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _piece_sum(window_scores: np.ndarray, window_piece: np.ndarray, n_pieces: int) -> np.ndarray:
+    """Sum window columns into piece columns: (..., n_windows) -> (..., n_pieces)."""
+    out = np.zeros(window_scores.shape[:-1] + (n_pieces,))
+    np.add.at(out, (..., window_piece), window_scores)
+    return out
+
+
+def _embeddings(model, tokens: np.ndarray, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Mean-pooled final hidden states over non-PAD positions; (n, T) -> (n, d_model)."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(tokens), batch_size):
+            x = torch.as_tensor(tokens[start : start + batch_size], dtype=torch.long)
+            h = model.hidden_states(x)  # (B, T, d)
+            mask = (x != pad_id).unsqueeze(-1).to(h.dtype)
+            out.append(((h * mask).sum(1) / mask.sum(1).clamp_min(1)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.d_model))
+
+
+def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> BuildResult:
+    """Run the whole attribution pipeline into ``run_dir``."""
+    import torch
+
+    from .generate import GenerationConfig, generate_outputs
+    from .model import ModelConfig, MusicTransformer
+    from .scoring import TrakConfig, compute_gradient_scores
+    from .similarity import cosine_matrix, interval_ngram_similarity, pitch_hist_similarity
+    from .tokenize import EventTokenizer
+    from .train import TrainConfig, _lr_at, evaluate_loss, load_model, train_model, unigram_loss
+    from .windows import make_windows
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    stages = StageLog()
+    metrics: dict = {}
+
+    # 1. corpus and tokens
+    with stages.stage("corpus"):
+        pieces, report = load_pieces(cfg, progress=progress)
+        tokenizer = EventTokenizer(**cfg.tokenizer.model_dump())
+        sequences = [tokenizer.encode(p.notes) for p in pieces]
+        is_val = split_pieces([p.creator for p in pieces], cfg)
+    log.info(report.summary())
+    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    train_pieces = [pieces[i] for i in train_idx]
+
+    def piece_rows(idx: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "train_id": [pieces[i].train_id for i in idx],
+                "creator": [pieces[i].creator for i in idx],
+                "title": [pieces[i].title for i in idx],
+                "events": [int(len(sequences[i])) for i in idx],
+                "seconds": [float(pieces[i].seconds) for i in idx],
+                "notes": [int(pieces[i].n_notes) for i in idx],
+                "source": [pieces[i].source for i in idx],
+            }
+        )
+
+    corpus_df = piece_rows(train_idx)
+    piece_rows(val_idx).to_parquet(run_dir / "heldout.parquet", index=False)
+    metrics["corpus"] = {
+        "pieces_loaded": len(pieces),
+        "train_pieces": len(train_idx),
+        "validation_pieces": len(val_idx),
+        "creators": int(corpus_df["creator"].nunique()),
+        "train_events": int(corpus_df["events"].sum()),
+        "train_seconds": round(float(corpus_df["seconds"].sum()), 1),
+        "skipped_files": [{"path": p, "reason": r} for p, r in report.skipped],
+    }
+
+    # 2. training
+    model_cfg = ModelConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, **cfg.model.model_dump())
+    train_cfg = TrainConfig(**cfg.train.model_dump())
+    train_windows = make_windows([sequences[i] for i in train_idx], model_cfg.block_size, tokenizer.pad_id)
+    val_windows = make_windows([sequences[i] for i in val_idx], model_cfg.block_size, tokenizer.pad_id)
+    with stages.stage("train"):
+        result = train_model(
+            train_windows, model_cfg, train_cfg, run_dir / "model",
+            val_windows=val_windows if len(val_windows) else None, progress=progress,
+        )
+    final = load_model(result.checkpoints[-1])
+    metrics["model"] = {
+        "params": final.num_params(),
+        "train_windows": len(train_windows),
+        "validation_windows": len(val_windows),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+    }
+    if len(val_windows):
+        metrics["model"]["validation_loss"] = round(evaluate_loss(final, val_windows), 4)
+        metrics["model"]["unigram_validation_loss"] = round(
+            unigram_loss(train_windows, val_windows, tokenizer.vocab_size), 4
+        )
+
+    # 3. generation
+    gen_cfg = GenerationConfig(**cfg.generation.model_dump())
+    with stages.stage("generate"):
+        out_rows = generate_outputs(final, tokenizer, gen_cfg, run_dir / "outputs")
+    outputs_df = pd.DataFrame(out_rows)
+    output_tokens = np.stack([np.load(run_dir / r["tokens"]) for r in out_rows])
+
+    # 4. gradient attribution
+    ckpts = result.checkpoints
+    if cfg.trak.checkpoints != "all":
+        ckpts = ckpts[-int(cfg.trak.checkpoints) :]
+    ckpt_steps = [int(p.stem.split("_")[1]) for p in ckpts]
+    trak_cfg = TrakConfig(**cfg.trak.model_dump(exclude={"checkpoints"}))
+    with stages.stage("trak"):
+        grads = compute_gradient_scores(
+            MusicTransformer(model_cfg), ckpts, train_windows.tokens, output_tokens, trak_cfg,
+            run_dir / "cache" / "trak", checkpoint_lrs=[_lr_at(s - 1, train_cfg) for s in ckpt_steps],
+            progress=progress,
+        )
+    n_pieces = len(train_idx)
+    piece_scores = {m: _piece_sum(v, train_windows.piece, n_pieces) for m, v in grads.methods.items()}
+    passages = _piece_sum(grads.segments, train_windows.piece, n_pieces)  # (n_out, n_seg, n_pieces)
+
+    # 5. similarity legal proxies
+    with stages.stage("similarity"):
+        out_notes = [tokenizer.decode(t) for t in output_tokens]
+        train_notes = [p.notes for p in train_pieces]
+        piece_scores["sim_pitch_hist"] = pitch_hist_similarity(out_notes, train_notes)
+        piece_scores["sim_interval_ngram"] = interval_ngram_similarity(out_notes, train_notes, cfg.similarity.ngram)
+        win_emb = _embeddings(final, train_windows.tokens[:, :-1], tokenizer.pad_id)
+        weights = (train_windows.tokens[:, 1:] != tokenizer.pad_id).sum(1).astype(float)
+        piece_emb = _piece_sum((win_emb * weights[:, None]).T, train_windows.piece, n_pieces).T
+        piece_emb /= np.maximum(_piece_sum(weights, train_windows.piece, n_pieces), 1.0)[:, None]
+        out_emb = _embeddings(final, output_tokens[:, : model_cfg.block_size], tokenizer.pad_id)
+        piece_scores["sim_embedding"] = np.clip(cosine_matrix(out_emb, piece_emb), 0.0, None)
+
+    # 6. the attribution table
+    train_ids = corpus_df["train_id"].to_numpy()
+    creators = corpus_df["creator"].to_numpy()
+    frames = []
+    for method, matrix in piece_scores.items():
+        n_out = matrix.shape[0]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "output_id": np.repeat(outputs_df["output_id"].to_numpy(), n_pieces),
+                    "train_id": np.tile(train_ids, n_out),
+                    "creator": np.tile(creators, n_out),
+                    "method": method,
+                    "score": matrix.ravel(),
+                }
+            )
+        )
+    scores_df = pd.concat(frames, ignore_index=True)
+    table = AttributionTable(scores=scores_df, corpus=corpus_df, outputs=outputs_df, path=run_dir)
+    table.save(run_dir)
+    bounds = grads.segment_bounds
+    n_out, n_seg = passages.shape[:2]
+    pd.DataFrame(
+        {
+            "output_id": np.repeat(outputs_df["output_id"].to_numpy(), n_seg * n_pieces),
+            "passage": np.tile(np.repeat(np.arange(n_seg), n_pieces), n_out),
+            "first_event": np.tile(np.repeat([b[0] for b in bounds], n_pieces), n_out),
+            "end_event": np.tile(np.repeat([b[1] for b in bounds], n_pieces), n_out),
+            "train_id": np.tile(train_ids, n_out * n_seg),
+            "score": passages.ravel().astype(np.float32),
+        }
+    ).to_parquet(run_dir / "passages.parquet", index=False)
+
+    metrics["attribution"] = {
+        "methods": sorted(piece_scores),
+        "outputs": int(n_out),
+        "trak_checkpoints": [p.name for p in ckpts],
+        "proj_dim": grads.proj_dim,
+        "passage_additivity_max_abs_error": float(np.abs(passages.sum(1) - piece_scores["trak"]).max()),
+    }
+    resolved = {
+        "config": cfg.model_dump(mode="json"),
+        "versions": _versions(),
+        "machine": {"platform": platform.platform(), "cpus": _cpu_count()},
+        "metrics": metrics,
+        "stages": stages.stages,
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    return BuildResult(run_dir=run_dir, table=table, metrics=metrics, stages=stages.stages)
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

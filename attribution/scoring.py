@@ -1,0 +1,239 @@
+"""Gradient-based training-data attribution: TRAK (through ``traker``) and cheaper gradient baselines.
+
+The attributed function is the log-likelihood of a generated sequence, ``f(z) = sum_t log p(e_t | e_<t)``
+(:class:`SequenceLogLikelihood`). Because TRAK scores are linear in the target's gradient and the
+gradient of a sum is the sum of gradients, scoring each *passage* (a segment of consecutive events;
+one event at ``segment_events=1``) gives scores that add up exactly to the whole sequence's score:
+attribution is additive over events, as the causal-value framework of Deng et al. requires.
+
+Methods computed here (scores per generated output x training window; pieces sum their windows):
+
+* ``trak``        – TRAK ensembled over the training checkpoints (traker's estimator).
+* ``trak_1ckpt``  – TRAK with the final checkpoint only.
+* ``tracin``      – TracIn-CP: sum over checkpoints of lr_k * <g_target, g_train> (projected gradients).
+* ``grad_dot``    – <g_target, g_train> at the final checkpoint.
+* ``grad_cos``    – cosine of the same gradients.
+
+The baselines reuse the projected gradients traker already stored, so they cost no extra backward pass.
+
+traker on CPU, and the traps handled here: ``device`` is passed as the string ``"cpu"``; float32
+throughout (``use_half_precision=False``); a single-block ``BasicProjector`` (fast: the projection matrix
+is generated once per checkpoint, not once per batch) frees its matrix in ``finalize_features()``, so it
+is regenerated from its generator state before scoring; and traker resumes silently from whatever is in
+its ``save_dir``, so the save dir is keyed to a hash of the checkpoints, the training windows and the
+TRAK settings (a stale cache can never be reused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from trak import TRAKer
+from trak.modelout_functions import AbstractModelOutput
+from trak.projectors import BasicProjector, ProjectionType
+
+from .model import MusicTransformer, event_log_probs
+
+__all__ = [
+    "TrakConfig",
+    "GradientScores",
+    "SequenceLogLikelihood",
+    "compute_gradient_scores",
+    "segment_bounds",
+    "cache_key",
+]
+
+
+@dataclass
+class TrakConfig:
+    proj_dim: int = 512
+    lambda_reg: float = 0.0
+    batch_size: int = 16
+    projector_seed: int = 0
+    segment_events: int = 16  # events per passage for passage-level scores (1 = per event)
+
+
+class SequenceLogLikelihood(AbstractModelOutput):
+    """TRAK model output: sum of log p(e_t | e_<t) over the events t in [start, end) of a window.
+
+    A batch is ``(tokens, start, end)`` with tokens of shape (B, T+1); for whole sequences and for
+    training windows ``start = 0, end = T``. PAD targets contribute nothing. The loss is the negative
+    log-likelihood, so d loss / d output is the constant -1 and ``Q = 1`` (traker takes its magnitude).
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+
+    def get_output(self, model, weights, buffers, tokens, start, end) -> torch.Tensor:
+        logits, _ = torch.func.functional_call(model, (weights, buffers), (tokens[:-1].unsqueeze(0),))
+        logp = event_log_probs(logits, tokens[1:].unsqueeze(0), self.pad_id)[0]  # (T,)
+        pos = torch.arange(logp.shape[0])
+        return (logp * ((pos >= start) & (pos < end)).to(logp.dtype)).sum()
+
+    def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
+        tokens = batch[0]
+        return torch.ones(tokens.shape[0], 1, dtype=torch.float32)
+
+
+@dataclass
+class GradientScores:
+    """Scores of each method, each of shape (n_outputs, n_train_windows), and passage-level TRAK."""
+
+    methods: dict[str, np.ndarray]
+    segments: np.ndarray  # (n_outputs, n_segments, n_train_windows), TRAK ensemble
+    segment_bounds: list[tuple[int, int]]  # [start, end) event positions of each passage
+    proj_dim: int
+    n_params: int
+
+
+def segment_bounds(n_events: int, segment_events: int) -> list[tuple[int, int]]:
+    if segment_events < 1:
+        raise ValueError(f"segment_events must be >= 1, got {segment_events}")
+    return [(s, min(s + segment_events, n_events)) for s in range(0, n_events, segment_events)]
+
+
+def cache_key(checkpoints: list[Path], train_tokens: np.ndarray, cfg: TrakConfig) -> str:
+    """Hash of the checkpoint weights, the training windows and the TRAK settings."""
+    h = hashlib.sha256()
+    for path in checkpoints:
+        h.update(Path(path).read_bytes())
+    h.update(np.ascontiguousarray(train_tokens).tobytes())
+    h.update(repr(sorted(asdict(cfg).items())).encode())
+    return h.hexdigest()[:16]
+
+
+def _load_state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield np.arange(start, min(n, start + size))
+
+
+def compute_gradient_scores(
+    model: MusicTransformer,
+    checkpoints: list[Path],
+    train_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    cfg: TrakConfig,
+    save_root: Path,
+    checkpoint_lrs: list[float] | None = None,
+    progress: bool = True,
+) -> GradientScores:
+    """Featurise training windows and score generated outputs at every checkpoint.
+
+    Args:
+        model: a model of the right architecture (its weights are replaced by each checkpoint).
+        checkpoints: checkpoint files, in training order; the last is the final model.
+        train_tokens: (n_train, T+1) training windows.
+        output_tokens: (n_outputs, L) generated sequences (L <= T+1), BOS first.
+        save_root: traker's files go to ``save_root / <cache_key>``.
+        checkpoint_lrs: learning rate at each checkpoint, for TracIn (default: all 1).
+    """
+    if not checkpoints:
+        raise ValueError("no checkpoints to attribute with; train the model first")
+    checkpoints = [Path(p) for p in checkpoints]
+    pad = model.config.pad_id
+    n_train, n_out = len(train_tokens), len(output_tokens)
+    n_events = output_tokens.shape[1] - 1
+    if cfg.lambda_reg == 0 and cfg.proj_dim >= n_train:
+        raise ValueError(
+            f"trak.proj_dim={cfg.proj_dim} must be below the number of training windows ({n_train}) "
+            "when trak.lambda_reg is 0, otherwise X^T X is singular; lower proj_dim or set lambda_reg > 0"
+        )
+    bounds = segment_bounds(n_events, cfg.segment_events)
+    save_dir = Path(save_root) / cache_key(checkpoints, train_tokens, cfg)
+    save_dir.mkdir(parents=True, exist_ok=True)
+
+    n_params = model.num_params()
+    projector = BasicProjector(
+        grad_dim=n_params,
+        proj_dim=cfg.proj_dim,
+        seed=cfg.projector_seed,
+        proj_type=ProjectionType.normal,
+        device="cpu",
+        block_size=cfg.proj_dim,  # one block: the matrix is generated once per checkpoint
+        dtype=torch.float32,
+    )
+    traker = TRAKer(
+        model=model,
+        task=SequenceLogLikelihood(pad),
+        train_set_size=n_train,
+        save_dir=str(save_dir),
+        load_from_save_dir=True,
+        device="cpu",
+        projector=projector,
+        use_half_precision=False,
+        lambda_reg=cfg.lambda_reg,
+        logging_level=logging.WARNING,
+    )
+
+    train_t = torch.as_tensor(train_tokens, dtype=torch.long)
+    full_start = torch.zeros(n_train, dtype=torch.long)
+    full_end = torch.full((n_train,), train_tokens.shape[1] - 1, dtype=torch.long)
+    n_batches = -(-n_train // cfg.batch_size)
+    bar = tqdm(total=n_batches * len(checkpoints), desc="TRAK featurize", disable=not progress)
+    for model_id, ckpt in enumerate(checkpoints):
+        traker.load_checkpoint(_load_state(ckpt), model_id=model_id)
+        for inds in _batches(n_train, cfg.batch_size):
+            idx = torch.as_tensor(inds)
+            traker.featurize(batch=(train_t[idx], full_start[idx], full_end[idx]), inds=inds)
+            bar.update(1)
+    bar.close()
+    traker.finalize_features()
+
+    # Targets: whole sequences, then every passage of every sequence.
+    out_t = torch.as_tensor(output_tokens, dtype=torch.long)
+    seq_targets = (out_t, torch.zeros(n_out, dtype=torch.long), torch.full((n_out,), n_events, dtype=torch.long))
+    seg_rows = torch.arange(n_out).repeat_interleave(len(bounds))
+    seg_start = torch.tensor([s for s, _ in bounds] * n_out, dtype=torch.long)
+    seg_end = torch.tensor([e for _, e in bounds] * n_out, dtype=torch.long)
+    seg_targets = (out_t[seg_rows], seg_start, seg_end)
+
+    ids = list(range(len(checkpoints)))
+    results: dict[str, np.ndarray] = {}
+    for exp, targets in (("sequence", seq_targets), ("segments", seg_targets)):
+        n_targets = len(targets[0])
+        bar = tqdm(total=len(checkpoints) * -(-n_targets // cfg.batch_size), desc=f"TRAK score {exp}", disable=not progress)
+        for model_id, ckpt in enumerate(checkpoints):
+            if not projector.proj_matrix_available:
+                projector.generate_sketch_matrix(projector.generator_states[0])
+            traker.start_scoring_checkpoint(exp, _load_state(ckpt), model_id=model_id, num_targets=n_targets)
+            for inds in _batches(n_targets, cfg.batch_size):
+                idx = torch.as_tensor(inds)
+                traker.score(batch=tuple(t[idx] for t in targets), inds=inds)
+                bar.update(1)
+        bar.close()
+        results[exp] = np.array(traker.finalize_scores(exp, model_ids=ids)).T  # (n_targets, n_train)
+        if exp == "sequence":
+            results["trak_1ckpt"] = np.array(traker.finalize_scores(exp, model_ids=[ids[-1]])).T
+
+    # Baselines from the projected gradients traker stored (already divided by sqrt(n_params)).
+    lrs = checkpoint_lrs or [1.0] * len(checkpoints)
+    tracin = np.zeros((n_out, n_train))
+    for model_id, lr in zip(ids, lrs):
+        traker.saver.load_current_store(model_id, "sequence", n_out, mode="r")
+        g_train = np.array(traker.saver.current_store["grads"], dtype=np.float64)
+        g_out = np.array(traker.saver.current_store["sequence_grads"], dtype=np.float64)
+        tracin += lr * (g_out @ g_train.T)
+    grad_dot = g_out @ g_train.T  # final checkpoint
+    norms = np.linalg.norm(g_out, axis=1, keepdims=True) * np.linalg.norm(g_train, axis=1)[None, :]
+    grad_cos = grad_dot / np.where(norms > 0, norms, 1.0)
+
+    methods = {
+        "trak": results["sequence"],
+        "trak_1ckpt": results["trak_1ckpt"],
+        "tracin": tracin,
+        "grad_dot": grad_dot,
+        "grad_cos": grad_cos,
+    }
+    segments = results["segments"].reshape(n_out, len(bounds), n_train)
+    return GradientScores(methods=methods, segments=segments, segment_bounds=bounds, proj_dim=cfg.proj_dim, n_params=n_params)

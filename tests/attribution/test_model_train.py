@@ -1,0 +1,94 @@
+import numpy as np
+import torch
+
+from attribution.model import ModelConfig, MusicTransformer, event_log_probs, sequence_log_likelihood
+from attribution.train import TrainConfig, evaluate_loss, load_model, train_model, unigram_loss
+from attribution.windows import make_windows
+
+from .conftest import PAD, synthetic_pieces
+
+
+def test_forward_shapes_and_loss_ignores_pad():
+    cfg = ModelConfig(block_size=16, n_layer=1, n_head=2, d_model=16, pad_id=PAD)
+    model = MusicTransformer(cfg)
+    idx = torch.randint(0, 300, (3, 16))
+    targets = idx.clone()
+    logits, loss = model(idx, targets)
+    assert logits.shape == (3, 16, cfg.vocab_size)
+    targets_padded = targets.clone()
+    targets_padded[:, 8:] = PAD
+    _, loss_half = model(idx, targets_padded)
+    manual = torch.nn.functional.cross_entropy(logits[:, :8].reshape(-1, cfg.vocab_size), targets[:, :8].reshape(-1))
+    assert torch.allclose(loss_half, manual, atol=1e-6)
+
+
+def test_sequence_log_likelihood_is_sum_of_event_log_probs():
+    cfg = ModelConfig(block_size=16, n_layer=1, n_head=2, d_model=16, pad_id=PAD)
+    model = MusicTransformer(cfg).eval()
+    seq = torch.randint(0, 300, (2, 17))
+    ll = sequence_log_likelihood(model, seq)
+    logits, _ = model(seq[:, :-1])
+    per_event = event_log_probs(logits, seq[:, 1:], PAD)
+    assert torch.allclose(ll, per_event.sum(-1))
+    # causal: the log-prob of event t does not depend on later events
+    seq2 = seq.clone()
+    seq2[:, 10:] = 5
+    logits2, _ = model(seq2[:, :-1])
+    assert torch.allclose(event_log_probs(logits2, seq2[:, 1:], PAD)[:, :9], per_event[:, :9], atol=1e-6)
+
+
+def test_windows_cover_every_event_once():
+    pieces = synthetic_pieces(4)
+    w = make_windows(pieces, block_size=16, pad_id=PAD)
+    assert w.n_events == sum(len(p) - 1 for p in pieces)
+    assert set(w.piece) == {0, 1, 2, 3}
+    sub = w.subset(np.array([True, False, True, False]))
+    assert set(sub.piece) == {0, 2}
+
+
+def test_training_beats_unigram_and_writes_checkpoints(tiny_run):
+    result, windows = tiny_run["result"], tiny_run["windows"]
+    assert [p.name for p in result.checkpoints] == ["ckpt_000040.pt", "ckpt_000080.pt"]
+    model = load_model(result.checkpoints[-1])
+    assert evaluate_loss(model, windows) < unigram_loss(windows, windows, model.config.vocab_size) - 0.5
+    assert (result.folder / "train_config.yaml").is_file()
+
+
+def test_training_resumes_exactly(tmp_path, monkeypatch):
+    import pytest
+
+    import attribution.train as T
+
+    windows = make_windows(synthetic_pieces(6, seed=3), block_size=16, pad_id=PAD)
+    mcfg = ModelConfig(block_size=16, n_layer=1, n_head=2, d_model=16, pad_id=PAD)
+    tcfg = TrainConfig(steps=30, batch_size=4, warmup_steps=3, checkpoints=[1.0], eval_every=10, save_every=10)
+    straight = train_model(windows, mcfg, tcfg, tmp_path / "straight", progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    real_save = T._save
+
+    def save_then_interrupt(path, model, cfg, step, *args, **kw):
+        real_save(path, model, cfg, step, *args, **kw)
+        if path.name == "last.pt" and step == 20:
+            raise Interrupted
+
+    monkeypatch.setattr(T, "_save", save_then_interrupt)
+    with pytest.raises(Interrupted):
+        train_model(windows, mcfg, tcfg, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(T, "_save", real_save)
+    assert not (tmp_path / "resumed" / "DONE").exists()
+    resumed = train_model(windows, mcfg, tcfg, tmp_path / "resumed", progress=False)
+    a = torch.load(straight.checkpoints[-1], weights_only=False)["model"]
+    b = torch.load(resumed.checkpoints[-1], weights_only=False)["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_training_refuses_a_folder_with_another_config(tmp_path, tiny_run):
+    import pytest
+
+    other = TrainConfig(steps=5, batch_size=4, checkpoints=[1.0])
+    with pytest.raises(ValueError, match="different config"):
+        train_model(tiny_run["windows"], tiny_run["model_config"], other, tiny_run["result"].folder, progress=False)
