@@ -1,0 +1,673 @@
+"""Royalty schemes: rules that split one month's pool of money among creators.
+
+A :class:`Settlement` is everything a rule may look at in one month (the pool, human streams, what each
+user paid, catalogue and training-set sizes, plays of AI outputs, their causal attribution and
+similarity to each catalogue, and who is eligible). A *scheme* is a small pure function::
+
+    scheme(s: Settlement, **params) -> np.ndarray   # shape (s.n_creators,)
+
+registered by name with :func:`register_scheme`. The platform only ever calls :func:`pay` with the
+name read from a scenario, so adding a scheme is one new function here and one test.
+
+Contract of every scheme:
+
+* payouts are non-negative and zero for every creator whose ``eligible`` flag is False;
+* they sum to ``s.pool`` (to float rounding) whenever the scheme has a *basis* to pay on;
+* when it has none -- no eligible creator, no (eligible) streams, no AI plays, all-zero
+  weights -- it returns all zeros, and the caller keeps the whole pool as "unallocated".
+  A scheme never pays part of the pool: money it cannot place on one basis is re-spread
+  on the basis it has (each scheme's docstring says how).
+
+Schemes in this module: ``pro_rata``, ``user_centric``, ``artist_centric`` (streaming pools);
+``training_share``, ``similarity``, ``causal``, ``fixed_fee``, ``hybrid`` (AI pools).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from attribution.table import apply_negative_policy
+
+__all__ = [
+    "Settlement",
+    "SettlementError",
+    "Scheme",
+    "SCHEMES",
+    "UnknownSchemeError",
+    "SchemeParameterError",
+    "SchemeOutputError",
+    "register_scheme",
+    "scheme_names",
+    "get_scheme",
+    "scheme_parameters",
+    "check_parameters",
+    "pay",
+    "pro_rata",
+    "user_centric",
+    "artist_centric",
+    "training_share",
+    "similarity",
+    "causal",
+    "fixed_fee",
+    "hybrid",
+]
+
+Scheme = Callable[..., np.ndarray]
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+class SettlementError(ValueError):
+    """A settlement's inputs have the wrong shape, type or values."""
+
+
+def _as_vector(name: str, value: Any, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (n,):
+        raise SettlementError(f"Settlement.{name} has shape {arr.shape}; expected ({n},) = ({what},)")
+    if not np.all(np.isfinite(arr)):
+        bad = float(arr[~np.isfinite(arr)][0])
+        raise SettlementError(f"Settlement.{name} must be finite; found {bad}")
+    return arr
+
+
+def _require_non_negative(name: str, arr: np.ndarray) -> None:
+    if arr.size and arr.min() < 0:
+        idx = np.unravel_index(int(np.argmin(arr)), arr.shape)
+        raise SettlementError(
+            f"Settlement.{name} must be >= 0; found {float(arr[idx])} at index {tuple(int(i) for i in idx)}"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Settlement:
+    """What a scheme sees in one month. Creator arrays are indexed 0..n_creators-1.
+
+    Build one with :meth:`build`, which fills sensible defaults for whatever a scheme does not need.
+    ``__post_init__`` validates shapes and values and normalises types (float arrays, a canonical
+    ``csr_matrix`` for streams, a bool mask for ``eligible``); it never densifies ``streams``.
+    ``dataclasses.replace(s, pool=..., user_pool=..., eligible=...)`` derives another pool's
+    settlement and re-validates it, so change ``user_pool`` together with ``pool``. Settlements
+    compare by identity (``eq=False``): element-wise equality of arrays is not a bool.
+
+    Attributes:
+        pool: money this scheme must pay out (>= 0).
+        streams: (n_users, n_creators) human streams this month.
+        user_pool: (n_users,) each user's contribution to ``pool`` (user-centric); sums to ``pool``.
+        works: (n_creators,) active works per catalogue.
+        training_works: (n_creators,) works in the AI training set (0 when opted out).
+        training_seconds: (n_creators,) seconds of music in the AI training set.
+        ai_plays: (n_outputs,) plays of each AI output this month (revenue weight).
+        attribution: (n_outputs, n_creators) causal (TDA) scores aggregated to creators; may be negative.
+        similarity: (n_outputs, n_creators) similarity of each output to each catalogue (>= 0).
+        eligible: (n_creators,) bool: who may be paid from this pool.
+    """
+
+    pool: float
+    streams: sp.csr_matrix
+    user_pool: np.ndarray
+    works: np.ndarray
+    training_works: np.ndarray
+    training_seconds: np.ndarray
+    ai_plays: np.ndarray
+    attribution: np.ndarray
+    similarity: np.ndarray
+    eligible: np.ndarray
+    _listeners: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise once, here, then never again
+
+        try:
+            pool = float(self.pool)
+        except (TypeError, ValueError):
+            pool = float("nan")
+        if not np.isfinite(pool) or pool < 0:
+            raise SettlementError(f"Settlement.pool must be a finite number >= 0; got {self.pool!r}")
+        set_(self, "pool", pool)
+
+        streams = self.streams
+        if sp.issparse(streams):
+            streams = sp.csr_matrix(streams)
+        else:
+            dense = np.asarray(streams, dtype=float)
+            if dense.ndim != 2:
+                raise SettlementError(
+                    f"Settlement.streams has shape {dense.shape}; expected (n_users, n_creators)"
+                )
+            streams = sp.csr_matrix(dense)
+        if not np.issubdtype(streams.dtype, np.number) or np.issubdtype(streams.dtype, np.complexfloating):
+            raise SettlementError(f"Settlement.streams must hold real numbers; got dtype {streams.dtype}")
+        if streams.dtype != np.float64:
+            streams = streams.astype(np.float64)
+        if not streams.has_canonical_format:
+            streams = streams.copy()
+            streams.sum_duplicates()
+        if streams.nnz:
+            if not np.all(np.isfinite(streams.data)):
+                raise SettlementError("Settlement.streams must be finite")
+            if streams.data.min() < 0:
+                raise SettlementError(f"Settlement.streams must be >= 0; found {float(streams.data.min())}")
+        set_(self, "streams", streams)
+        n_users, n_creators = streams.shape
+
+        works = _as_vector("works", self.works, n_creators, "n_creators")
+        set_(self, "works", works)
+        for name in ("training_works", "training_seconds"):
+            set_(self, name, _as_vector(name, getattr(self, name), n_creators, "n_creators"))
+        user_pool = _as_vector("user_pool", self.user_pool, n_users, "n_users")
+        set_(self, "user_pool", user_pool)
+        ai_plays = np.asarray(self.ai_plays, dtype=float)
+        if ai_plays.ndim != 1:
+            raise SettlementError(f"Settlement.ai_plays has shape {ai_plays.shape}; expected (n_outputs,)")
+        n_outputs = ai_plays.shape[0]
+        set_(self, "ai_plays", _as_vector("ai_plays", ai_plays, n_outputs, "n_outputs"))
+
+        for name in ("attribution", "similarity"):
+            arr = np.asarray(getattr(self, name), dtype=float)
+            if arr.shape != (n_outputs, n_creators):
+                raise SettlementError(
+                    f"Settlement.{name} has shape {arr.shape}; expected ({n_outputs}, {n_creators}) "
+                    "= (n_outputs, n_creators)"
+                )
+            if not np.all(np.isfinite(arr)):
+                raise SettlementError(f"Settlement.{name} must be finite")
+            set_(self, name, arr)
+
+        eligible = np.asarray(self.eligible)
+        if eligible.shape != (n_creators,):
+            raise SettlementError(
+                f"Settlement.eligible has shape {eligible.shape}; expected ({n_creators},) = (n_creators,)"
+            )
+        if eligible.dtype != bool:
+            if eligible.size and not np.all(np.isin(eligible, (0, 1))):
+                raise SettlementError(
+                    "Settlement.eligible must be a bool mask (or 0/1); "
+                    f"found values {np.unique(eligible)[:5].tolist()}"
+                )
+            eligible = eligible.astype(bool)
+        set_(self, "eligible", eligible)
+
+        for name in ("works", "training_works", "training_seconds", "user_pool", "ai_plays", "similarity"):
+            _require_non_negative(name, getattr(self, name))
+        if n_users and not np.isclose(user_pool.sum(), pool, rtol=1e-9, atol=1e-9):
+            raise SettlementError(
+                f"Settlement.user_pool sums to {float(user_pool.sum())!r} but pool is {pool!r}; each user's "
+                "contribution must add up to the pool (leave user_pool out to split the pool equally)"
+            )
+
+    # ---------------------------------------------------------------- sizes
+    @property
+    def n_creators(self) -> int:
+        return int(self.streams.shape[1])
+
+    @property
+    def n_users(self) -> int:
+        return int(self.streams.shape[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.ai_plays.shape[0])
+
+    # ---------------------------------------------------- derived, cached
+    @property
+    def creator_streams(self) -> np.ndarray:
+        """(n_creators,) total human streams of each creator this month."""
+        return np.asarray(self.streams.sum(axis=0), dtype=float).ravel()
+
+    @property
+    def listeners(self) -> np.ndarray:
+        """(n_creators,) distinct users who streamed each creator at least once this month."""
+        if self._listeners is None:
+            s = self.streams
+            counts = np.bincount(s.indices[s.data > 0], minlength=self.n_creators)
+            object.__setattr__(self, "_listeners", counts)
+        return self._listeners
+
+    # --------------------------------------------------------------- build
+    @classmethod
+    def build(
+        cls,
+        pool: float = 0.0,
+        *,
+        n_creators: int | None = None,
+        n_users: int | None = None,
+        n_outputs: int | None = None,
+        streams: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+        user_pool: np.ndarray | None = None,
+        works: np.ndarray | None = None,
+        training_works: np.ndarray | None = None,
+        training_seconds: np.ndarray | None = None,
+        ai_plays: np.ndarray | None = None,
+        attribution: np.ndarray | None = None,
+        similarity: np.ndarray | None = None,
+        eligible: np.ndarray | None = None,
+    ) -> Settlement:
+        """A settlement with defaults for what is left out.
+
+        Sizes are inferred from the arrays given (or taken from ``n_*``). Defaults: no streams,
+        ``user_pool`` an equal split of ``pool`` over users, zero works / training works / training
+        seconds, ``ai_plays`` one play per output (every output weighs the same), zero attribution and
+        similarity, every creator eligible. ``streams`` may be any scipy sparse matrix or a dense array.
+        """
+
+        def first(*candidates: int | None) -> int | None:
+            return next((c for c in candidates if c is not None), None)
+
+        def length(a: Any, axis: int = 0) -> int | None:
+            return None if a is None else int(np.shape(a)[axis])
+
+        n_creators = first(
+            n_creators,
+            length(streams, 1),
+            length(works),
+            length(training_works),
+            length(training_seconds),
+            length(eligible),
+            length(attribution, 1),
+            length(similarity, 1),
+        )
+        if n_creators is None:
+            raise SettlementError(
+                "Settlement.build cannot tell how many creators there are: pass n_creators or a "
+                "creator-indexed array (works, eligible, streams, ...)"
+            )
+        n_users = first(n_users, length(streams, 0), length(user_pool), 0)
+        n_outputs = first(n_outputs, length(ai_plays), length(attribution, 0), length(similarity, 0), 0)
+        assert n_users is not None and n_outputs is not None
+
+        if streams is None:
+            streams = sp.csr_matrix((n_users, n_creators), dtype=float)
+        if user_pool is None:
+            user_pool = np.full(n_users, float(pool) / n_users) if n_users else np.zeros(0)
+        zeros_c = np.zeros(n_creators)
+        return cls(
+            pool=pool,
+            streams=streams,
+            user_pool=user_pool,
+            works=zeros_c if works is None else works,
+            training_works=zeros_c if training_works is None else training_works,
+            training_seconds=zeros_c if training_seconds is None else training_seconds,
+            ai_plays=np.ones(n_outputs) if ai_plays is None else ai_plays,
+            attribution=np.zeros((n_outputs, n_creators)) if attribution is None else attribution,
+            similarity=np.zeros((n_outputs, n_creators)) if similarity is None else similarity,
+            eligible=np.ones(n_creators, dtype=bool) if eligible is None else eligible,
+        )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class UnknownSchemeError(ValueError):
+    """No scheme is registered under this name."""
+
+
+class SchemeParameterError(ValueError):
+    """A scheme was given a parameter it does not take, or a value it cannot use."""
+
+
+class SchemeOutputError(RuntimeError):
+    """A registered scheme broke the payout contract (a bug in the scheme, not in the input)."""
+
+
+_REGISTRY: dict[str, Scheme] = {}
+SCHEMES: Mapping[str, Scheme] = MappingProxyType(_REGISTRY)
+"""Read-only view of the registered schemes, by name."""
+
+
+def register_scheme(name: str) -> Callable[[Scheme], Scheme]:
+    """Register ``f(s: Settlement, **params) -> payouts`` under ``name``.
+
+    Every parameter after the settlement must be keyword-usable and have a default, so a scenario
+    may leave it out and :func:`scheme_parameters` can list it.
+    """
+
+    def decorator(func: Scheme) -> Scheme:
+        if name in _REGISTRY:
+            existing = _REGISTRY[name].__qualname__
+            raise ValueError(f"a scheme named {name!r} is already registered ({existing})")
+        params = list(inspect.signature(func).parameters.values())
+        if not params or params[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            raise TypeError(f"scheme {name!r}: the first parameter must be the Settlement")
+        for p in params[1:]:
+            if p.default is inspect.Parameter.empty or p.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+                inspect.Parameter.POSITIONAL_ONLY,
+            ):
+                raise TypeError(
+                    f"scheme {name!r}: parameter {p.name!r} must be a keyword parameter with a default"
+                )
+        _REGISTRY[name] = func
+        return func
+
+    return decorator
+
+
+def scheme_names() -> list[str]:
+    """Names of all registered schemes, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme registered as ``name``; :class:`UnknownSchemeError` lists the valid names."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownSchemeError(
+            f"unknown royalty scheme {name!r}; valid schemes are: {', '.join(scheme_names())}"
+        ) from None
+
+
+def scheme_parameters(name: str) -> dict[str, Any]:
+    """Parameters of scheme ``name`` and their defaults, in signature order."""
+    params = list(inspect.signature(get_scheme(name)).parameters.values())[1:]
+    return {p.name: p.default for p in params}
+
+
+def _check_names(name: str, params: Mapping[str, Any]) -> None:
+    allowed = scheme_parameters(name)
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        listed = ", ".join(f"{k} (default {v!r})" for k, v in allowed.items()) or "none"
+        raise SchemeParameterError(
+            f"scheme {name!r} got unknown parameter(s) {unknown}; allowed parameters: {listed}"
+        )
+
+
+def check_parameters(name: str, params: Mapping[str, Any]) -> None:
+    """Validate a scheme's parameter names *and* values without real data.
+
+    Runs the scheme once on an empty one-creator settlement, which is enough for every value check
+    (schemes check their parameters before looking at the data). Raises :class:`UnknownSchemeError`
+    or :class:`SchemeParameterError`; a scenario loader can call this for each configured scheme.
+    """
+    _check_names(name, params)
+    get_scheme(name)(Settlement.build(0.0, n_creators=1), **params)
+
+
+def pay(name: str, s: Settlement, **params: Any) -> np.ndarray:
+    """Payouts of scheme ``name`` on settlement ``s``: shape (n_creators,), see the module contract."""
+    scheme = get_scheme(name)
+    _check_names(name, params)
+    payouts = np.asarray(scheme(s, **params), dtype=float)
+    if payouts.shape != (s.n_creators,):
+        raise SchemeOutputError(
+            f"scheme {name!r} returned shape {payouts.shape}; expected ({s.n_creators},)"
+        )
+    tol = 1e-9 * max(1.0, s.pool)
+    if not np.all(np.isfinite(payouts)) or (payouts.size and payouts.min() < -tol):
+        raise SchemeOutputError(f"scheme {name!r} returned negative or non-finite payouts")
+    if np.any(payouts[~s.eligible] != 0):
+        raise SchemeOutputError(f"scheme {name!r} paid ineligible creators")
+    total = payouts.sum()
+    if total != 0 and not np.isclose(total, s.pool, rtol=1e-9, atol=tol):
+        raise SchemeOutputError(f"scheme {name!r} paid {float(total)!r} out of a pool of {s.pool!r}")
+    return np.clip(payouts, 0.0, None)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def _choice(scheme: str, param: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise SchemeParameterError(
+            f"scheme {scheme!r}: {param}={value!r} is not allowed; choose one of {list(options)}"
+        )
+
+
+def _number(
+    scheme: str,
+    param: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = np.inf,
+    low_open: bool = False,
+    integer: bool = False,
+) -> float:
+    """A finite number parameter within [low, high] ((low, high] if ``low_open``), as float."""
+    ok_type = isinstance(value, (int, float, np.integer, np.floating))
+    if integer and ok_type and not isinstance(value, (int, np.integer)):
+        ok_type = bool(np.isfinite(value)) and float(value).is_integer()  # 500.0 from a YAML file is fine
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise SchemeParameterError(f"scheme {scheme!r}: {param} must be {kind}; got {value!r}")
+    v = float(value)
+    below = v <= low if low_open else v < low
+    if not np.isfinite(v) or below or v > high:
+        lo = "(" if low_open else "["
+        hi = f"{high}]" if np.isfinite(high) else "inf)"
+        raise SchemeParameterError(
+            f"scheme {scheme!r}: {param}={value!r} is out of range; expected a value in {lo}{low}, {hi}"
+        )
+    return v
+
+
+def _shares(weights: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Non-negative weights of eligible creators normalised to sum to 1; all zeros if none is positive."""
+    w = np.where(eligible, np.clip(weights, 0.0, None), 0.0)
+    total = w.sum()
+    return w / total if total > 0 else np.zeros_like(w)
+
+
+def _output_mix(plays: np.ndarray, per_output: np.ndarray) -> np.ndarray:
+    """Creator shares of AI revenue: plays-weighted mix of per-output shares.
+
+    ``per_output`` is (n_outputs, n_creators) with rows summing to 1, or all-zero for outputs
+    that credit nobody. Those outputs' revenue is re-spread over the crediting outputs in
+    proportion to their plays, so the result sums to 1 unless no played output credits anyone.
+    """
+    credited = per_output.sum(axis=1) > 0
+    w = np.where(credited, plays, 0.0)
+    total = w.sum()
+    if total <= 0:
+        return np.zeros(per_output.shape[1])
+    return (w / total) @ per_output
+
+
+def _fixed_fee_shares(s: Settlement) -> np.ndarray:
+    return _shares(np.ones(s.n_creators), s.eligible)
+
+
+def _training_shares(s: Settlement, basis: str) -> np.ndarray:
+    return _shares(s.training_works if basis == "works" else s.training_seconds, s.eligible)
+
+
+def _causal_shares(s: Settlement, negative: str) -> np.ndarray:
+    out = np.zeros(s.n_creators)
+    if s.n_outputs == 0 or not s.eligible.any():
+        return out
+    phi = apply_negative_policy(s.attribution[:, s.eligible], negative, axis=1)  # (n_outputs, n_eligible)
+    totals = phi.sum(axis=1, keepdims=True)
+    per_output = np.divide(phi, totals, out=np.zeros_like(phi), where=totals > 0)
+    out[s.eligible] = _output_mix(s.ai_plays, per_output)
+    return out
+
+
+# --------------------------------------------------------------------------- streaming schemes
+
+
+@register_scheme("pro_rata")
+def pro_rata(s: Settlement) -> np.ndarray:
+    """Pro-rata (market-centric): the rule most streaming services use today.
+
+    All streams go into one count and each creator gets their share of it:
+    ``R_a = P * S_a / T`` with ``S_a = sum_u s_ua`` and ``T`` the streams of eligible creators.
+    No basis (all zeros) when eligible creators have no streams.
+    """
+    return s.pool * _shares(s.creator_streams, s.eligible)
+
+
+@register_scheme("user_centric")
+def user_centric(s: Settlement) -> np.ndarray:
+    """User-centric (SoundCloud "fan-powered"): each user's money follows only their own listening.
+
+    ``R_a = sum_u P_u * s_ua / t_u`` with ``P_u = user_pool[u]`` and ``t_u`` the user's streams of
+    eligible creators. Money of users with no eligible streams (silent subscribers, or who only played
+    ineligible creators) has no listening to follow; it is re-spread pro rata over all eligible
+    streams, as services that pilot user-centric do with inactive accounts. No basis when eligible
+    creators have no streams.
+    """
+    out = np.zeros(s.n_creators)
+    if s.pool == 0 or s.n_users == 0:
+        return out
+    mask = s.eligible.astype(float)
+    t_u = np.asarray(s.streams @ mask).ravel()  # (n_users,) eligible streams per user
+    if not np.any(t_u > 0):
+        return out
+    per_stream = np.divide(s.user_pool, t_u, out=np.zeros_like(t_u), where=t_u > 0)  # (n_users,)
+    out = np.asarray(s.streams.T @ per_stream).ravel() * mask
+    leftover = max(s.pool - out.sum(), 0.0)
+    return out + leftover * _shares(s.creator_streams, s.eligible)
+
+
+@register_scheme("artist_centric")
+def artist_centric(
+    s: Settlement,
+    user_cap: float | None = 1000.0,
+    boost: float = 2.0,
+    boost_min_streams: float = 1000.0,
+    boost_min_listeners: int = 500,
+) -> np.ndarray:
+    """Artist-centric (Deezer and UMG, 2023): pro rata on weighted streams.
+
+    1. Cap: a user with ``t_u > user_cap`` streams this month (all creators) has their row scaled by
+       ``user_cap / t_u``, so heavy (or fraudulent) listeners weigh at most ``user_cap`` streams.
+       ``user_cap=None`` disables the cap.
+    2. Boost: streams of a creator with at least ``boost_min_streams`` (uncapped) monthly streams
+       from at least ``boost_min_listeners`` distinct listeners are multiplied by ``boost``.
+    3. ``R_a = P * W_a / sum_b W_b`` over eligible creators, ``W_a`` the capped, boosted streams.
+
+    Deezer's thresholds are 1,000 streams/user, 1,000 streams and 500 listeners; simulations at
+    smaller scale should scale them down. No basis when eligible creators have no streams.
+    """
+    if user_cap is not None:
+        user_cap = _number("artist_centric", "user_cap", user_cap, low=0.0, low_open=True)
+    boost = _number("artist_centric", "boost", boost, low=0.0, low_open=True)
+    boost_min_streams = _number("artist_centric", "boost_min_streams", boost_min_streams, low=0.0)
+    boost_min_listeners = int(
+        _number("artist_centric", "boost_min_listeners", boost_min_listeners, low=0.0, integer=True)
+    )
+    raw = s.creator_streams
+    if user_cap is None:
+        capped = raw
+    else:
+        t_u = np.asarray(s.streams.sum(axis=1), dtype=float).ravel()
+        scale = np.minimum(1.0, np.divide(user_cap, t_u, out=np.ones_like(t_u), where=t_u > 0))
+        capped = np.asarray(s.streams.T @ scale).ravel()
+    qualifies = (raw >= boost_min_streams) & (s.listeners >= boost_min_listeners)
+    weighted = capped * np.where(qualifies, boost, 1.0)
+    return s.pool * _shares(weighted, s.eligible)
+
+
+# --------------------------------------------------------------------------- AI schemes
+
+
+@register_scheme("training_share")
+def training_share(s: Settlement, basis: Literal["works", "seconds"] = "works") -> np.ndarray:
+    """Flat licence split by contribution to the training set (today's dataset licences).
+
+    ``R_a = P * x_a / sum_b x_b`` over eligible creators, ``x`` the training works
+    (``basis="works"``) or seconds of training music (``basis="seconds"``). Ignores what the model
+    actually generates. No basis when eligible creators contributed nothing.
+    """
+    _choice("training_share", "basis", basis, ("works", "seconds"))
+    return s.pool * _training_shares(s, basis)
+
+
+@register_scheme("similarity")
+def similarity(
+    s: Settlement,
+    top_k: int = 1,
+    threshold: float = 0.0,
+    split: Literal["proportional", "equal"] = "proportional",
+) -> np.ndarray:
+    """Similarity "legal proxy" (Content-ID style matching of outputs to catalogues).
+
+    Each output ``o`` earns ``w_o = ai_plays_o / sum(ai_plays)`` of the pool. Its *matches* are
+    the eligible creators among its ``top_k`` most similar catalogues (all creators tied with the
+    k-th are included, so relabelling creators never changes the result) whose similarity is
+    positive and ``>= threshold``. Among its matches the output's revenue is split in proportion to
+    similarity (``split="proportional"``) or equally (``"equal"``). An opted-out top match is not
+    replaced by the next eligible one: the output simply matches fewer creators.
+
+    Outputs with no match (nothing similar enough) have no claimant; their revenue is re-spread
+    over matched outputs in proportion to plays. No basis when no played output matches anyone.
+    """
+    top_k = int(_number("similarity", "top_k", top_k, low=1.0, integer=True))
+    threshold = _number("similarity", "threshold", threshold, low=0.0)
+    _choice("similarity", "split", split, ("proportional", "equal"))
+    sim = s.similarity  # (n_outputs, n_creators)
+    if s.n_outputs == 0 or s.n_creators == 0:
+        return np.zeros(s.n_creators)
+    k = min(top_k, s.n_creators)
+    kth = -np.partition(-sim, k - 1, axis=1)[:, k - 1 : k]  # (n_outputs, 1) k-th largest similarity
+    matched = (sim >= kth) & (sim >= threshold) & (sim > 0) & s.eligible[None, :]
+    weights = np.where(matched, sim if split == "proportional" else 1.0, 0.0)
+    totals = weights.sum(axis=1, keepdims=True)
+    per_output = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
+    return s.pool * _output_mix(s.ai_plays, per_output)
+
+
+@register_scheme("causal")
+def causal(s: Settlement, negative: Literal["clip", "shift", "abs"] = "clip") -> np.ndarray:
+    """Attribution-based royalties: pay each creator their causal share of each output.
+
+    ``R_a = P * sum_o w_o * phi_a(o) / sum_b phi_b(o)``, ``w_o = ai_plays_o / sum(ai_plays)`` and
+    ``phi`` the training-data attribution aggregated to creators. Ineligible creators' scores are
+    dropped first (an opted-out creator's influence is not paid to anyone), then negative scores are
+    treated by ``negative`` (see :func:`attribution.table.apply_negative_policy`: ``clip`` to zero,
+    ``shift`` so the least helpful eligible creator gets zero, ``abs`` for magnitude).
+
+    Outputs whose eligible attribution is all zero credit nobody; their revenue is re-spread over
+    credited outputs in proportion to plays. No basis when no played output credits anyone.
+    """
+    _choice("causal", "negative", negative, ("clip", "shift", "abs"))
+    return s.pool * _causal_shares(s, negative)
+
+
+@register_scheme("fixed_fee")
+def fixed_fee(s: Settlement) -> np.ndarray:
+    """Flat licence: every eligible creator gets the same amount, ``R_a = P / n_eligible``.
+
+    No basis when nobody is eligible.
+    """
+    return s.pool * _fixed_fee_shares(s)
+
+
+@register_scheme("hybrid")
+def hybrid(
+    s: Settlement,
+    floor: float = 0.2,
+    floor_basis: Literal["equal", "works", "seconds"] = "equal",
+    negative: Literal["clip", "shift", "abs"] = "clip",
+) -> np.ndarray:
+    """A guaranteed floor plus attribution: ``floor * P`` as a flat licence, the rest causal.
+
+    ``R_a = P * (floor * f_a + (1 - floor) * c_a)``, with ``f`` equal shares of eligible creators
+    (``floor_basis="equal"``) or their training share (``"works"`` / ``"seconds"``) and ``c`` the
+    :func:`causal` shares (``negative`` as there). If one part has no basis, the whole pool is paid
+    on the other; no basis only when neither has one.
+    """
+    floor = _number("hybrid", "floor", floor, low=0.0, high=1.0)
+    _choice("hybrid", "floor_basis", floor_basis, ("equal", "works", "seconds"))
+    _choice("hybrid", "negative", negative, ("clip", "shift", "abs"))
+    f = _fixed_fee_shares(s) if floor_basis == "equal" else _training_shares(s, floor_basis)
+    c = _causal_shares(s, negative)
+    # a part weighted zero is no basis: hybrid(floor=0) is exactly causal, floor=1 exactly the floor
+    has_f, has_c = floor > 0 and f.sum() > 0, floor < 1 and c.sum() > 0
+    if has_f and has_c:
+        return s.pool * (floor * f + (1.0 - floor) * c)
+    return s.pool * (f if has_f else c)
