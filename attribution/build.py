@@ -9,7 +9,8 @@ contract with the economy)::
     outputs.parquet        generated pieces;  outputs/<output_id>.mid and .npy (their tokens)
     attribution.parquet    output_id, train_id, creator, method, score
     passages.parquet       TRAK score of each passage (segment of events) of each output, per piece
-    model/                 checkpoints, training history (resumable)
+    model/                 checkpoints, training history (resumable), windows.npz (the exact training and
+                           validation windows; train_piece indexes corpus.parquet rows)
     cache/                 traker's features, keyed to the model (safe to delete)
 
 Stages that are already done are reused on a rerun: the corpus parse is cached, training resumes from
@@ -214,6 +215,12 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> Build
     train_cfg = TrainConfig(**cfg.train.model_dump())
     train_windows = make_windows([sequences[i] for i in train_idx], model_cfg.block_size, tokenizer.pad_id)
     val_windows = make_windows([sequences[i] for i in val_idx], model_cfg.block_size, tokenizer.pad_id)
+    (run_dir / "model").mkdir(exist_ok=True)
+    np.savez_compressed(
+        run_dir / "model" / "windows.npz",
+        train_tokens=train_windows.tokens, train_piece=train_windows.piece,
+        val_tokens=val_windows.tokens, val_piece=val_windows.piece, pad_id=tokenizer.pad_id,
+    )
     with stages.stage("train"):
         result = train_model(
             train_windows, model_cfg, train_cfg, run_dir / "model",
@@ -235,7 +242,7 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> Build
     # 3. generation
     gen_cfg = GenerationConfig(**cfg.generation.model_dump())
     with stages.stage("generate"):
-        out_rows = generate_outputs(final, tokenizer, gen_cfg, run_dir / "outputs")
+        out_rows = generate_outputs(final, tokenizer, gen_cfg, run_dir / "outputs", progress=progress)
     outputs_df = pd.DataFrame(out_rows)
     output_tokens = np.stack([np.load(run_dir / r["tokens"]) for r in out_rows])
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .model import MusicTransformer
 
@@ -36,6 +37,7 @@ def sample(
     top_k: int | None = None,
     seed: int = 0,
     banned: list[int] | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
     """Sample ``n`` sequences of ``length`` tokens starting with BOS; returns (n, length) int64.
 
@@ -51,7 +53,7 @@ def sample(
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     idx = torch.full((n, 1), bos_id, dtype=torch.long)
-    for _ in range(length - 1):
+    for _ in tqdm(range(length - 1), desc="generate", disable=not progress):
         logits, _ = model(idx)
         logits = logits[:, -1, :] / temperature
         if banned:
@@ -65,7 +67,9 @@ def sample(
     return idx.numpy()
 
 
-def generate_outputs(model: MusicTransformer, tokenizer, cfg: GenerationConfig, folder: Path) -> list[dict]:
+def generate_outputs(
+    model: MusicTransformer, tokenizer, cfg: GenerationConfig, folder: Path, progress: bool = False
+) -> list[dict]:
     """Sample ``cfg.n_outputs`` pieces, write ``folder/<output_id>.mid`` and ``.npy``; return one row per output."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,7 @@ def generate_outputs(model: MusicTransformer, tokenizer, cfg: GenerationConfig, 
         top_k=cfg.top_k,
         seed=cfg.seed,
         banned=[tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id],
+        progress=progress,
     )
     rows = []
     for i, seq in enumerate(tokens):

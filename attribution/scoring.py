@@ -26,6 +26,7 @@ TRAK settings (a stale cache can never be reused).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
@@ -153,6 +154,10 @@ def compute_gradient_scores(
     save_dir = Path(save_root) / cache_key(checkpoints, train_tokens, cfg)
     save_dir.mkdir(parents=True, exist_ok=True)
 
+    if not progress:  # traker draws its own bars in finalize_*; honour the caller's wish for quiet
+        import trak.traker
+
+        trak.traker.tqdm = functools.partial(tqdm, disable=True)
     n_params = model.num_params()
     projector = BasicProjector(
         grad_dim=n_params,
