@@ -88,3 +88,88 @@ def show(
         )
     Console().print(out)
     Console().print(f"methods: {', '.join(table.methods)}; outputs: {len(table.outputs)}")
+
+
+@app.command()
+def groundtruth(
+    run: Path = typer.Argument(..., help="A finished attribution run folder, e.g. runs/default."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Ground-truth config YAML (default: configs/groundtruth-default.yaml sizes)."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Parallel training processes (one thread each)."),
+    limit: int | None = typer.Option(None, help="Train at most this many new models now; rerun to continue."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Retrain models without parts of the data (LDS subsets, each creator, sampled pieces): the ground truth.
+
+    Writes RUN/ground_truth/ (one folder per model; models, utilities, loco, loo and creator_value
+    tables). Resumable: a rerun skips finished models and continues an interrupted one.
+    """
+    from .retrain import GroundTruthConfig, GroundTruthConfigError, load_groundtruth_config, run_groundtruth
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cfg = load_groundtruth_config(config) if config else GroundTruthConfig()
+        result = run_groundtruth(run, cfg, workers=workers, progress=not quiet, limit=limit)
+    except (GroundTruthConfigError, FileNotFoundError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"ground truth in {result.root}: {result.already_done + result.trained}/{result.planned} models finished "
+        f"({result.trained} trained now in {result.seconds:.0f} s, {len(result.failed)} failed)"
+    )
+    for folder, err in result.failed:
+        typer.echo(f"  failed: {folder}: {err}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="An attribution run folder with a ground truth, e.g. runs/default."),
+    dattri: bool = typer.Option(True, "--dattri/--no-dattri", help="Also score dattri's TRAK as an external peer."),
+    k: int = typer.Option(10, "-k", min=1, help="Top-k for similarity overlap and hidden-influencer mass."),
+    random_seeds: int = typer.Option(5, min=1, help="Seeds of the random baseline."),
+) -> None:
+    """Score every attribution method against the retraining ground truth; write RUN/evaluation/report.html."""
+    from .evaluate import evaluate as run_evaluate
+    from .evaluate import lds_table
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        ev = run_evaluate(run, dattri=dattri, k=k, random_seeds=random_seeds)
+    except (FileNotFoundError, ImportError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    table = lds_table(ev)
+    if len(table):
+        typer.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    for line in ev.findings:
+        typer.echo(f"- {line}")
+    typer.echo(f"report: {ev.folder / 'report.html'}")
+
+
+@app.command()
+def passages(
+    run: Path = typer.Argument(..., help="An attribution run folder, e.g. runs/default."),
+    output_id: str = typer.Argument(..., help="A generated piece, e.g. out000 (see outputs.parquet)."),
+    top: int = typer.Option(2, help="Pieces listed per passage."),
+) -> None:
+    """Which passage of a generated piece drew on which training pieces (passage-level TRAK)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .table import AttributionTable, AttributionTableError
+
+    try:
+        rows = AttributionTable.load(run).passage_sources(output_id, top=top)
+    except AttributionTableError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    out = Table(title=f"{output_id}: the pieces each passage draws on most (TRAK, share of positive score)")
+    for col in ("events", "piece", "creator", "score", "share"):
+        out.add_column(col, justify="right" if col in ("score", "share") else "left")
+    for r in rows.itertuples():
+        share = "" if r.share != r.share else f"{r.share:.1%}"  # NaN when the passage has no positive score
+        out.add_row(f"{r.first_event}-{r.end_event - 1}", str(r.title), r.creator, f"{r.score:.4g}", share)
+    Console().print(out)

@@ -42,6 +42,7 @@ CORPUS_COLUMNS = ["train_id", "creator", "title", "events", "seconds"]
 OUTPUT_COLUMNS = ["output_id", "events", "seconds"]
 
 SCORES_FILE = "attribution.parquet"
+PASSAGES_FILE = "passages.parquet"
 CORPUS_FILE = "corpus.parquet"
 OUTPUTS_FILE = "outputs.parquet"
 
@@ -158,6 +159,39 @@ class AttributionTable:
             tmp = run_dir / f".{name}.tmp"
             df.to_parquet(tmp, index=False)
             tmp.replace(run_dir / name)
+
+    def passages(self) -> pd.DataFrame:
+        """Passage-level TRAK scores: ``output_id, passage, first_event, end_event, train_id, score``.
+
+        Each output's events are cut into passages; a passage's scores over pieces sum, across the
+        output's passages, to the output's ``trak`` score (attribution is additive over events).
+        """
+        if self.path is None or not (self.path / PASSAGES_FILE).is_file():
+            raise AttributionTableError(
+                f"no {PASSAGES_FILE} in {self.path}: passage scores are written by "
+                "`royaltysim attribution build`"
+            )
+        return pd.read_parquet(self.path / PASSAGES_FILE)
+
+    def passage_sources(self, output_id: str, top: int = 3) -> pd.DataFrame:
+        """For each passage of one output, the ``top`` pieces it draws on most, with creator and share.
+
+        ``share`` is the piece's positive TRAK score over the passage's total positive score.
+        """
+        rows = self.passages()
+        rows = rows[rows["output_id"] == output_id]
+        if rows.empty:
+            raise AttributionTableError(
+                f"output {output_id!r} has no passage scores; outputs: {self.output_ids[:5]}..."
+            )
+        positive = rows["score"].clip(lower=0)
+        rows = rows.assign(share=positive / positive.groupby(rows["passage"]).transform("sum").replace(0, np.nan))
+        best = rows.sort_values(["passage", "score"], ascending=[True, False]).groupby("passage").head(top)
+        creator_of = self.corpus.set_index("train_id")["creator"]
+        title_of = self.corpus.set_index("train_id")["title"]
+        return best.assign(
+            creator=best["train_id"].map(creator_of), title=best["train_id"].map(title_of)
+        ).reset_index(drop=True)
 
     # -------------------------------------------------------------- queries
     @property

@@ -81,6 +81,17 @@ def test_passages_add_up_to_the_sequence_score(built_run):
     np.testing.assert_allclose(summed.reindex(trak.index), trak, rtol=1e-4, atol=1e-6)
 
 
+def test_passages_command_names_the_sources(built_run):
+    run, _ = built_run
+    result = CliRunner().invoke(app, ["attribution", "passages", str(run), "out000", "--top", "1"])
+    assert result.exit_code == 0, result.output
+    assert "0-7" in result.output
+    rows = AttributionTable.load(run).passage_sources("out000", top=1)
+    assert len(rows) == 4 and rows["creator"].isin(["ada", "bo", "cy"]).all()
+    bad = CliRunner().invoke(app, ["attribution", "passages", str(run), "nope"])
+    assert bad.exit_code == 2 and "no passage scores" in bad.output
+
+
 def test_rerun_reuses_training_and_features(built_run):
     run, _ = built_run
     before = {p.name: p.stat().st_mtime for p in (run / "model").glob("ckpt_*.pt")}
