@@ -1,0 +1,102 @@
+"""Sweeps: expansion, a real local Dask cluster with 2 workers, resume, failures, worker-count invariance."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from royaltysim.config import validate_scenario
+from royaltysim.sweep import SweepError, SweepSpec, expand_sweep, run_sweep, set_path, summarise
+
+from .conftest import small_scenario
+
+
+def resolved(run_dir, **overrides) -> dict:
+    raw = small_scenario(run_dir, steps=2, consumers={"n": 200, "sessions": 5}, **overrides)
+    return validate_scenario(raw, source="test").model_dump(mode="json")
+
+
+def test_expansion_counts_and_stable_ids(run_dir):
+    base = resolved(run_dir)
+    spec = SweepSpec.model_validate({
+        "grid": {"platform.platform_cut": [0.2, 0.3], "schemes[1].ai.params.top_k": [1, 2, 3]},
+        "samples": {"n": 2, "seed": 5, "params": {"behaviour.cost_per_work": {"uniform": [0.05, 0.2]}}},
+        "replicates": 3,
+    })
+    runs = expand_sweep(base, spec, base_seed=10)
+    assert len(runs) == 2 * 3 * 2 * 3
+    assert {r.seed for r in runs} == {10, 11, 12}
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert [r.run_id for r in expand_sweep(base, spec, base_seed=10)] == [r.run_id for r in runs]
+    costs = {r.params["behaviour.cost_per_work"] for r in runs}
+    assert len(costs) == 2 and all(0.05 <= c <= 0.2 for c in costs)
+
+
+def test_unknown_paths_name_the_valid_keys(run_dir):
+    base = resolved(run_dir)
+    with pytest.raises(SweepError, match="platform_cut"):
+        expand_sweep(base, SweepSpec(grid={"platform.platfrom_cut": [0.1]}), 0)
+    with pytest.raises(SweepError, match="out of range|not in"):
+        expand_sweep(base, SweepSpec(grid={"schemes[9].ai.name": ["causal"]}), 0)
+    raw = {"schemes": [{"ai": {"params": {}}}]}
+    set_path(raw, "schemes[0].ai.params.top_k", 3)  # a new key is fine inside params
+    assert raw["schemes"][0]["ai"]["params"]["top_k"] == 3
+    with pytest.raises(ValueError, match="exactly one"):
+        SweepSpec.model_validate({"samples": {"n": 1, "params": {"x": {"uniform": [0, 1], "choice": [1]}}}})
+
+
+def test_sweep_on_two_workers_resumes_and_reports_failures(run_dir, tmp_path):
+    base = resolved(run_dir)
+    spec = SweepSpec(grid={"platform.platform_cut": [0.2, 0.4], "consumers.n": [200, -5]}, replicates=2)
+    seen = []
+    result = run_sweep(base, spec, tmp_path / "s", workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert result.total == 8 and result.ran == 8 and seen[-1] == (8, 8)
+    # consumers.n = -5 is invalid: those 4 runs fail with their parameters and seed, the rest complete
+    assert len(result.failures) == 4
+    failed = result.failures[0]
+    assert failed["params"]["consumers.n"] == -5 and failed["seed"] in (3, 4) and "consumers.n" in failed["error"]
+    assert len(json.loads((tmp_path / "s" / "failures.json").read_text())) == 4
+    table = result.table
+    assert set(table["consumers.n"]) == {200} and set(table["platform.platform_cut"]) == {0.2, 0.4}
+    assert set(table["seed"]) == {3, 4} and set(table["scheme"]) == {"pro-rata", "similarity", "causal"}
+    assert len(table) == 4 * 3 * 2  # ok runs x schemes x steps
+    summary = result.summary
+    row = summary[(summary.metric == "gini") & (summary.scheme == "causal") & (summary["platform.platform_cut"] == 0.2)]
+    assert row["n"].item() == 2 and row["ci_low"].item() <= row["mean"].item() <= row["ci_high"].item()
+    assert pd.read_parquet(tmp_path / "s" / "sweep.parquet").equals(table)
+
+    # resume: nothing finished is run again; a lost run is redone
+    again = run_sweep(base, spec, tmp_path / "s", workers=2)
+    assert again.ran == 4  # only the failed runs are retried
+    lost = sorted((tmp_path / "s" / "runs").glob("*.parquet"))[0]
+    lost.unlink()
+    healed = run_sweep(base, SweepSpec(grid={"platform.platform_cut": [0.2, 0.4], "consumers.n": [200]}, replicates=2),
+                       tmp_path / "s", workers=2)
+    assert healed.ran == 1
+    # same runs, same numbers; only the point index belongs to the (edited) spec
+    pd.testing.assert_frame_equal(healed.table.drop(columns="point"), table.drop(columns="point"))
+
+    # the same sweep on one worker gives identical results
+    single = run_sweep(base, SweepSpec(grid={"platform.platform_cut": [0.2, 0.4], "consumers.n": [200]}, replicates=2),
+                       tmp_path / "one", workers=1)
+    pd.testing.assert_frame_equal(single.table, healed.table)
+
+
+def test_summary_confidence_interval_by_hand():
+    table = pd.DataFrame({"scheme": "a", "step": 1, "x": 1.0, "gini": [0.2, 0.4, 0.6]})
+    s = summarise(table, ["x"], metrics=["gini"]).iloc[0]
+    assert s["mean"] == pytest.approx(0.4) and s["sd"] == pytest.approx(0.2)
+    # t(0.975, 2) = 4.302653; half width = 4.302653 * 0.2 / sqrt(3)
+    assert s["ci_high"] - s["mean"] == pytest.approx(4.302653 * 0.2 / 3**0.5, rel=1e-5)
+
+
+def test_sweep_report_plots_every_numeric_parameter(run_dir, tmp_path):
+    from royaltysim.sweep_report import write_sweep_report
+
+    base = resolved(run_dir)
+    spec = SweepSpec(grid={"platform.platform_cut": [0.2, 0.4], "platform.ai_pool_rate": [0.3, 0.6]}, replicates=2)
+    result = run_sweep(base, spec, tmp_path / "s", workers=2)
+    page = write_sweep_report(result, title="test sweep").read_text()
+    for png in ("sweep_platform_platform_cut.png", "sweep_platform_ai_pool_rate.png", "sweep_heatmap_gini.png"):
+        assert (tmp_path / "s" / png).is_file() and png in page
+    assert "moves the mean Gini" in page and "8 runs" in page
