@@ -264,16 +264,23 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> Build
 
     # 5. similarity legal proxies
     with stages.stage("similarity"):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=3, desc="similarity", disable=not progress)
         out_notes = [tokenizer.decode(t) for t in output_tokens]
         train_notes = [p.notes for p in train_pieces]
         piece_scores["sim_pitch_hist"] = pitch_hist_similarity(out_notes, train_notes)
+        bar.update(1)
         piece_scores["sim_interval_ngram"] = interval_ngram_similarity(out_notes, train_notes, cfg.similarity.ngram)
+        bar.update(1)
         win_emb = _embeddings(final, train_windows.tokens[:, :-1], tokenizer.pad_id)
         weights = (train_windows.tokens[:, 1:] != tokenizer.pad_id).sum(1).astype(float)
         piece_emb = _piece_sum((win_emb * weights[:, None]).T, train_windows.piece, n_pieces).T
         piece_emb /= np.maximum(_piece_sum(weights, train_windows.piece, n_pieces), 1.0)[:, None]
         out_emb = _embeddings(final, output_tokens[:, : model_cfg.block_size], tokenizer.pad_id)
         piece_scores["sim_embedding"] = np.clip(cosine_matrix(out_emb, piece_emb), 0.0, None)
+        bar.update(1)
+        bar.close()
 
     # 6. the attribution table
     train_ids = corpus_df["train_id"].to_numpy()
