@@ -225,19 +225,25 @@ class AttributionTable:
     ) -> pd.DataFrame:
         """Catalogue-level attribution: an (output_id x creator) frame.
 
-        Causal scores are additive, so a creator's attribution is the **sum** over their pieces
-        (the first-order estimate of leaving the whole catalogue out). ``negative`` is applied to
-        the piece scores first (see :func:`apply_negative_policy`; ``shift`` works per output).
-        Similarity is not additive; ``how="max"`` gives the most similar piece per creator, the
-        usual reading of a similarity claim.
+        Causal scores are additive, so a creator's attribution is the **sum** of their pieces' raw
+        scores: the first-order estimate of leaving the whole catalogue out. ``negative`` is then
+        applied to these catalogue totals (see :func:`apply_negative_policy`; ``shift`` works per
+        output), never to single pieces: clipping piece by piece would pay a large catalogue for its
+        helpful pieces while ignoring its harmful ones. Similarity is not additive; ``how="max"``
+        gives the most similar piece per creator (the usual reading of a similarity claim), with
+        ``negative`` applied to the piece scores.
         """
         wide = self.pivot(method).fillna(0.0)
-        values = apply_negative_policy(wide.to_numpy(), negative, axis=1)
-        piece_scores = pd.DataFrame(values, index=wide.index, columns=wide.columns)
-        creator_of = self.corpus.set_index("train_id")["creator"]
-        grouped = piece_scores.T.groupby(creator_of.reindex(piece_scores.columns).to_numpy())
-        agg = grouped.sum() if how == "sum" else grouped.max()
-        return agg.T.reindex(columns=self.creators, fill_value=0.0)
+        creator_of = self.corpus.set_index("train_id")["creator"].reindex(wide.columns).to_numpy()
+        if how == "sum":
+            totals = wide.T.groupby(creator_of).sum().T.reindex(columns=self.creators, fill_value=0.0)
+            values = apply_negative_policy(totals.to_numpy(), negative, axis=1)
+            return pd.DataFrame(values, index=totals.index, columns=totals.columns)
+        if how == "max":
+            values = apply_negative_policy(wide.to_numpy(), negative, axis=1)
+            pieces = pd.DataFrame(values, index=wide.index, columns=wide.columns)
+            return pieces.T.groupby(creator_of).max().T.reindex(columns=self.creators, fill_value=0.0)
+        raise AttributionTableError(f"unknown aggregation {how!r}; choose 'sum' (causal) or 'max' (similarity)")
 
     def creator_shares(
         self, method: str, negative: NegativePolicy = "clip", how: Literal["sum", "max"] = "sum"

@@ -22,14 +22,19 @@ def test_round_trip_and_creator_aggregation(tmp_path):
     make_table().save(tmp_path)
     t = AttributionTable.load(tmp_path)
     assert t.methods == ["trak"] and t.creators == ["a", "b"]
+    kept = t.to_creators("trak", negative="keep")
+    assert kept.loc["o1", "a"] == 3.0 and kept.loc["o2", "a"] == 0.0 and kept.loc["o1", "b"] == -1.0
+    # the policy applies to catalogue totals: a's +0.5 and -0.5 pieces cancel for o2
     clipped = t.to_creators("trak")
     assert clipped.loc["o1", "a"] == 3.0 and clipped.loc["o1", "b"] == 0.0
-    assert clipped.loc["o2", "a"] == 0.5 and clipped.loc["o2", "b"] == 1.0
-    kept = t.to_creators("trak", negative="keep")
-    assert kept.loc["o2", "a"] == 0.0 and kept.loc["o1", "b"] == -1.0
+    assert clipped.loc["o2", "a"] == 0.0 and clipped.loc["o2", "b"] == 1.0
     shares = t.creator_shares("trak")
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    assert np.isclose(shares.loc["o2", "b"], 1 / 1.5)
+    assert shares.loc["o2", "b"] == 1.0
+    # similarity reads the best piece per creator
+    sim = t.scores.assign(method="sim_x", score=t.scores["score"].abs())
+    t2 = AttributionTable(scores=sim, corpus=t.corpus, outputs=t.outputs)
+    assert t2.to_creators("sim_x", how="max").loc["o1", "a"] == 2.0
 
 
 def test_negative_policies():

@@ -1,0 +1,498 @@
+"""Scenario configuration: a YAML scenario file becomes one typed :class:`Scenario` object.
+
+This is the only module that touches raw dicts. :func:`load_scenario` reads a file, validates its
+structure with pydantic and its meaning against the live registries (royalty scheme names and their
+parameters from :mod:`royaltysim.schemes`, networkx generators and their arguments, attribution
+methods present in the run), collects **every** problem and raises one :class:`ScenarioError` that
+lists each with its key path (``schemes[2].ai.params.top_k``) and the allowed values.
+
+Every default of the economy lives in this module, next to a comment that says where it comes from
+(``reference/streaming-facts.md`` or a stated modelling assumption that the calibration issue revisits).
+Money is measured in **income units**: one unit is the month-0 royalty pool divided by the number of
+creators (scheme-independent), so creator costs and outside options keep their meaning when a
+scenario is scaled from 30 creators to thousands.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "SchemeSpec",
+    "Arm",
+    "CorpusSource",
+    "FittedSource",
+    "ConsumersConfig",
+    "NetworkConfig",
+    "PlatformConfig",
+    "BehaviourConfig",
+    "MetricsConfig",
+    "NETWORK_GENERATORS",
+    "load_scenario",
+    "validate_scenario",
+    "check_scenario",
+    "scenario_to_yaml",
+    "repo_root",
+]
+
+#: networkx generators a scenario may name: each takes the number of nodes first and a ``seed``.
+NETWORK_GENERATORS: tuple[str, ...] = (
+    "barabasi_albert_graph",
+    "watts_strogatz_graph",
+    "powerlaw_cluster_graph",
+    "erdos_renyi_graph",
+    "fast_gnp_random_graph",
+    "connected_watts_strogatz_graph",
+    "newman_watts_strogatz_graph",
+    "random_regular_graph",
+)
+# arguments the model fills itself (node count and seed); a scenario may not set them
+_NETWORK_RESERVED = ("n", "seed", "create_using", "initial_graph")
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``pyproject.toml`` above this package)."""
+    return Path(__file__).resolve().parent.parent
+
+
+class ScenarioError(ValueError):
+    """A scenario file (or dict) is invalid; ``issues`` lists ``(key_path, message)`` pairs."""
+
+    def __init__(self, source: str, issues: list[tuple[str, str]]):
+        self.source = source
+        self.issues = issues
+        lines = [f"{source}: {len(issues)} problem(s) in the scenario"]
+        lines += [f"  - {path}: {msg}" if path else f"  - {msg}" for path, msg in issues]
+        super().__init__("\n".join(lines))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- attribution source
+
+
+class _SourceBase(_Strict):
+    # relative folders are looked up next to the scenario file, then in the cwd, then in the repository
+    run: Path = Field(Path("runs/default"), description="attribution run folder")
+    causal_method: str = Field("trak", description="causal TDA method of the run used for `causal` payouts")
+    similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
+
+
+class CorpusSource(_SourceBase):
+    """Creators are the attribution run's creators; payouts use the run's real scores."""
+
+    kind: Literal["corpus"] = "corpus"
+
+
+class FittedSource(_SourceBase):
+    """A synthetic creator population whose attribution statistics are fitted to a real run."""
+
+    kind: Literal["fitted"] = "fitted"
+    n_creators: int = Field(1000, ge=2, le=200_000)
+    # outputs of the synthetic AI service; 0 keeps the run's number of generated pieces
+    n_outputs: int = Field(0, ge=0, le=100_000)
+    # share of the population that starts outside the market (potential entrants)
+    initially_inactive: float = Field(0.2, ge=0.0, lt=1.0)
+
+
+Source = Annotated[CorpusSource | FittedSource, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- the world
+
+
+class ConsumersConfig(_Strict):
+    """Listeners: a vectorised population (see :class:`royaltysim.agents.Consumers`)."""
+
+    n: int = Field(10_000, ge=10, le=10_000_000, description="listeners simulated")
+    # Spotify 2024: ~263M premium subscribers of ~675M monthly users (~40%); the rest are ad-supported.
+    premium_share: float = Field(0.40, ge=0.0, le=1.0)
+    # Spotify 2024 premium ARPU, ~EUR 4.85 a month: family, student and regional prices pull it well below
+    # the US list price ($10.99). With the ad revenue below and ~480 streams a month this gives a payout
+    # of ~$0.0032 per stream (streaming-facts.md: $0.003-0.005)
+    premium_fee: float = Field(4.85, ge=0.0)
+    # ad revenue per ad-supported user and month: ~EUR 1.9bn/yr over ~400M ad users (assumption from
+    # Spotify 2024 annual figures); calibrated in issue 6
+    ad_revenue: float = Field(0.40, ge=0.0)
+    # streaming-facts.md: a typical listener plays 400-600 tracks/month; heavy vs light split is an
+    # assumption chosen so the mean is ~480 (0.2*1200 + 0.8*300)
+    heavy_share: float = Field(0.20, ge=0.0, le=1.0)
+    heavy_streams: float = Field(1200.0, gt=0.0)
+    light_streams: float = Field(300.0, gt=0.0)
+    volume_sigma: float = Field(0.5, ge=0.0, le=3.0, description="lognormal spread of volume within a class")
+    # listening choices per user and month ("sessions"); the volume is split over them. A scale-down of
+    # 400-600 track choices that keeps the per-month cost at O(n_users * sessions)
+    sessions: int = Field(30, ge=1, le=1000)
+    # taste: users belong to segments (genres) with centroid style vectors; personal taste = centroid + noise
+    taste_segments: int = Field(8, ge=1, le=1000)
+    style_dim: int = Field(8, ge=2, le=256)
+    taste_noise: float = Field(0.5, ge=0.0)
+    taste_strength: float = Field(3.0, ge=0.0, description="how strongly style match drives choice (logit scale)")
+    # streaming-facts.md: heavy listeners play artists ~0.83x as popular as light listeners do. A flatter
+    # popularity response for heavy listeners reproduces it: 0.6 gave 0.83 on a 30-creator test run after
+    # 6 months (0.8 gave 0.91); issue 6 calibrates it on the real run
+    light_popularity_exponent: float = Field(1.0, ge=0.0)
+    heavy_popularity_exponent: float = Field(0.6, ge=0.0)
+    # share of sessions that copy a neighbour's pick of last month (word of mouth, cumulative advantage)
+    social_share: float = Field(0.3, ge=0.0, le=1.0)
+
+
+class NetworkConfig(_Strict):
+    """The listeners' social network: a networkx generator named with its parameters."""
+
+    generator: str = "barabasi_albert_graph"
+    params: dict[str, Any] = Field(default_factory=lambda: {"m": 3})
+
+
+class PlatformConfig(_Strict):
+    """The streaming platform and its AI music service."""
+
+    # streaming-facts.md: the platform keeps ~30% before the royalty pool (pool ~70%)
+    platform_cut: float = Field(0.30, ge=0.0, le=1.0)
+    # share of listening that goes to AI tracks when the AI is trained on every catalogue (assumption)
+    ai_listening_share: float = Field(0.10, ge=0.0, le=0.99)
+    # concentration of the Beta distribution of users' AI affinity (higher: everyone alike)
+    ai_affinity_concentration: float = Field(2.0, gt=0.0)
+    # share of AI-attributed revenue paid into the AI royalty pool (a licensing-deal parameter; the human
+    # pool gets 1 - platform_cut of human-attributed revenue)
+    ai_pool_rate: float = Field(0.50, ge=0.0, le=1.0)
+    # AI quality = (opted-in share of training value) ** elasticity; 0 makes quality independent of opt-outs
+    ai_quality_elasticity: float = Field(1.0, ge=0.0)
+    # AI serving cost per AI stream in $ (assumption: a few times below the payout per stream)
+    ai_cost_per_stream: float = Field(0.0005, ge=0.0)
+
+
+class BehaviourConfig(_Strict):
+    """How creators decide. Money is in income units (month-0 pool / number of creators)."""
+
+    # catalogue quality: talent ~ lognormal(0, talent_sigma); a work's quality = talent * lognormal(0, work_sigma)
+    talent_sigma: float = Field(0.8, ge=0.0)
+    work_sigma: float = Field(0.3, ge=0.0)
+    # adaptive expectations: E <- (1 - w) E + w * income
+    expectation_weight: float = Field(0.3, gt=0.0, le=1.0)
+    # outside option (what the time would earn elsewhere) ~ lognormal(median, sigma); enjoyment of making
+    # music offsets it. With skewed incomes, most small creators stay for enjoyment (assumption)
+    outside_option_median: float = Field(0.6, ge=0.0)
+    outside_option_sigma: float = Field(1.0, ge=0.0)
+    enjoyment_median: float = Field(0.3, ge=0.0)
+    enjoyment_sigma: float = Field(1.0, ge=0.0)
+    # monthly probability of acting on a decision to exit / re-enter (frictions)
+    exit_rate: float = Field(0.15, ge=0.0, le=1.0)
+    reentry_rate: float = Field(0.05, ge=0.0, le=1.0)
+    # new works per active creator and month at break-even; scaled by expected marginal return / cost
+    release_rate: float = Field(0.3, ge=0.0)
+    max_release_multiplier: float = Field(4.0, ge=0.0)
+    cost_per_work: float = Field(0.1, ge=0.0)
+    seconds_per_work: float = Field(120.0, gt=0.0, description="fallback length of a new work (s)")
+    # strategies: flooding = release `flood_batch` cheap, low-quality works a month
+    flooding: bool = False
+    flood_batch: int = Field(10, ge=1)
+    flood_cost_factor: float = Field(0.05, ge=0.0, description="cost of a flood work / cost_per_work")
+    flood_quality: float = Field(0.1, ge=0.0, description="quality of a flood work / talent")
+    # imitation = move style toward the AI's outputs at `imitation_speed` a month (decays at half that)
+    imitation: bool = False
+    imitation_speed: float = Field(0.15, ge=0.0, le=1.0)
+    imitation_cost: float = Field(0.02, ge=0.0, description="effort cost per month of imitating")
+    # strategy learning ("trade talk"): each month a creator revises with this probability, choosing by
+    # logit over what each strategy earned its players last month relative to their expectations
+    # (temperature in units of that relative return); `exploration` is the chance of trying one at random
+    strategy_revision_rate: float = Field(0.25, ge=0.0, le=1.0)
+    strategy_temperature: float = Field(0.05, gt=0.0)
+    exploration: float = Field(0.05, ge=0.0, le=1.0)
+    # AI-training opt-in: opt in while expected AI income >= aversion ~ lognormal(median, sigma)
+    opt_out: bool = False
+    initial_opt_in: float = Field(1.0, ge=0.0, le=1.0)
+    ai_aversion_median: float = Field(0.05, ge=0.0)
+    ai_aversion_sigma: float = Field(1.5, ge=0.0)
+    opt_revision_rate: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class MetricsConfig(_Strict):
+    """Parameters of the reported measures."""
+
+    subsistence_line: float = Field(0.1, ge=0.0, description="income units a month; share below it is reported")
+    atkinson_epsilon: float = Field(0.5, ge=0.0)
+
+
+# --------------------------------------------------------------------------- schemes
+
+
+class SchemeSpec(_Strict):
+    """One royalty rule from the registry in :mod:`royaltysim.schemes`, with its parameters."""
+
+    name: str = "pro_rata"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Arm(_Strict):
+    """One policy compared in a scenario: a rule for the human pool and one for the AI pool."""
+
+    label: str = Field(min_length=1)
+    human: SchemeSpec = Field(default_factory=SchemeSpec)
+    ai: SchemeSpec = Field(default_factory=SchemeSpec)
+
+
+class Scenario(_Strict):
+    """A whole scenario: the question, the world, and the policies (arms) compared."""
+
+    question: str = Field(min_length=1)
+    seed: int = Field(0, ge=0)
+    steps: int = Field(24, ge=1, le=10_000, description="months simulated")
+    source: Source = Field(default_factory=CorpusSource)
+    consumers: ConsumersConfig = Field(default_factory=ConsumersConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    schemes: list[Arm] = Field(min_length=1)
+
+    @field_validator("schemes")
+    @classmethod
+    def _unique_labels(cls, arms: list[Arm]) -> list[Arm]:
+        labels = [a.label for a in arms]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"labels must be unique; repeated: {dupes}")
+        return arms
+
+    @property
+    def labels(self) -> list[str]:
+        return [a.label for a in self.schemes]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that the key path ``loc`` points into (for listing allowed keys)."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in ("corpus", "fitted") and model is Scenario.model_fields["source"].annotation:
+            continue
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        ann = fields[part].annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif args:
+            model = args[0]
+        else:
+            model = ann
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _pydantic_issues(err: ValidationError) -> list[tuple[str, str]]:
+    issues = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("corpus", "fitted"))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            if parent is not None:
+                msg = f"unknown key {loc[-1]!r}; allowed keys: {', '.join(parent.model_fields)}"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg} (got {e['input']!r})"
+        issues.append((_fmt_loc(loc), msg))
+    return issues
+
+
+def _network_issues(raw: Any) -> list[tuple[str, str]]:
+    import networkx as nx
+
+    if not isinstance(raw, dict):
+        return []
+    issues: list[tuple[str, str]] = []
+    gen = raw.get("generator", NetworkConfig.model_fields["generator"].default)
+    params = raw.get("params", {"m": 3} if "generator" not in raw else {})
+    if not isinstance(gen, str) or gen not in NETWORK_GENERATORS:
+        allowed_gens = ", ".join(NETWORK_GENERATORS)
+        issues.append(("network.generator", f"unknown generator {gen!r}; allowed: {allowed_gens}"))
+        return issues
+    sig = inspect.signature(getattr(nx, gen))
+    allowed = {
+        k: p
+        for k, p in sig.parameters.items()
+        if k not in _NETWORK_RESERVED + ("backend",)
+        and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    }
+    if not isinstance(params, dict):
+        return issues  # pydantic reports the type
+    for key in params:
+        if key not in allowed:
+            listed = ", ".join(allowed) or "none"
+            why = "is set by the model" if key in _NETWORK_RESERVED else "is not a parameter"
+            issues.append((f"network.params.{key}", f"{key!r} {why} of {gen}; allowed: {listed}"))
+    for key, p in allowed.items():
+        if p.default is inspect.Parameter.empty and key not in params:
+            issues.append((f"network.params.{key}", f"{gen} needs {key!r}; allowed: {', '.join(allowed)}"))
+    return issues
+
+
+def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
+    from royaltysim.schemes import (
+        SchemeParameterError,
+        UnknownSchemeError,
+        check_parameters,
+        scheme_names,
+        scheme_parameters,
+    )
+
+    if not isinstance(raw, list):
+        return []
+    issues: list[tuple[str, str]] = []
+    valid = ", ".join(scheme_names())
+    for i, arm in enumerate(raw):
+        if not isinstance(arm, dict):
+            continue
+        for pool in ("human", "ai"):
+            spec = arm.get(pool, {})
+            if not isinstance(spec, dict):
+                continue
+            where = f"schemes[{i}].{pool}"
+            name = spec.get("name", "pro_rata")
+            params = spec.get("params", {}) or {}
+            if not isinstance(name, str) or name not in scheme_names():
+                issues.append((f"{where}.name", f"unknown scheme {name!r}; valid schemes: {valid}"))
+                continue
+            if not isinstance(params, dict):
+                continue
+            allowed = scheme_parameters(name)
+            listed = ", ".join(f"{k} (default {v!r})" for k, v in allowed.items()) or "none"
+            unknown = [k for k in params if k not in allowed]
+            for key in unknown:
+                msg = f"scheme {name!r} has no parameter {key!r}; allowed: {listed}"
+                issues.append((f"{where}.params.{key}", msg))
+            for key, value in params.items():
+                if key in unknown:
+                    continue  # one value at a time so each error names its key
+                try:
+                    check_parameters(name, {key: value})
+                except (SchemeParameterError, UnknownSchemeError) as exc:
+                    issues.append((f"{where}.params.{key}", str(exc)))
+    return issues
+
+
+def _resolve_run(run: Path, base: Path | None) -> Path:
+    """Relative run folders are looked up next to the scenario file, then in the cwd, then the repo."""
+    if run.is_absolute():
+        return run
+    candidates = ([base / run] if base else []) + [Path.cwd() / run, repo_root() / run]
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return (repo_root() / run).resolve()
+
+
+def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    from attribution.table import CORPUS_FILE, OUTPUTS_FILE, SCORES_FILE
+
+    src = scenario.source
+    if not src.run.is_dir():
+        return [("source.run", f"attribution run folder {src.run} does not exist; build the default one with "
+                 "`make attribution` (royaltysim attribution build configs/attribution-default.yaml --out "
+                 "runs/default) or point `source.run` at an existing run")]
+    missing = [f for f in (SCORES_FILE, CORPUS_FILE, OUTPUTS_FILE) if not (src.run / f).is_file()]
+    if missing:
+        return [("source.run", f"{src.run} is not a complete attribution run: missing {missing} (is its build "
+                 "still running or was it interrupted? rerun `make attribution`)")]
+    methods = sorted(set(pq.read_table(src.run / SCORES_FILE, columns=["method"]).column("method").to_pylist()))
+    issues = []
+    causal = [m for m in methods if not m.startswith("sim_")]
+    sims = [m for m in methods if m.startswith("sim_")]
+    if src.causal_method not in causal:
+        issues.append(("source.causal_method", f"{src.causal_method!r} is not a causal method of {src.run}; "
+                       f"available: {', '.join(causal) or 'none'}"))
+    if src.similarity_method not in sims:
+        issues.append(("source.similarity_method", f"{src.similarity_method!r} is not a similarity method of "
+                       f"{src.run}; available: {', '.join(sims) or 'none'}"))
+    return issues
+
+
+def validate_scenario(
+    raw: dict[str, Any], *, source: str = "scenario", base: Path | None = None, check_files: bool = True
+) -> Scenario:
+    """Validate a scenario dict; raise :class:`ScenarioError` listing every problem found.
+
+    Args:
+        raw: the parsed YAML.
+        source: how to name the scenario in messages (its file path).
+        base: folder that relative paths are resolved against first (the scenario file's folder).
+        check_files: also check that the attribution run exists and has the named methods.
+    """
+    if not isinstance(raw, dict):
+        raise ScenarioError(source, [("", f"a scenario must be a mapping of keys; got {type(raw).__name__}")])
+    issues = _scheme_issues(raw.get("schemes")) + _network_issues(raw.get("network", {}))
+    scenario: Scenario | None = None
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as err:
+        issues = _pydantic_issues(err) + issues
+    if scenario is not None:
+        resolved_run = _resolve_run(scenario.source.run, base)
+        scenario = scenario.model_copy(update={"source": scenario.source.model_copy(update={"run": resolved_run})})
+        if check_files and not issues:
+            issues += _source_issues(scenario)
+    # the same key can be reported by both layers (e.g. a non-dict params); keep the first
+    seen: set[tuple[str, str]] = set()
+    unique = [i for i in issues if not (i in seen or seen.add(i))]
+    if unique or scenario is None:
+        raise ScenarioError(source, unique)
+    return scenario
+
+
+def check_scenario(scenario: Scenario, *, check_files: bool = True) -> Scenario:
+    """Re-run every check on a scenario built in Python (not through :func:`load_scenario`)."""
+    raw = scenario.model_dump(mode="json")
+    return validate_scenario(raw, source="scenario", base=None, check_files=check_files)
+
+
+def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
+    """Read and validate a scenario YAML file.
+
+    Raises:
+        ScenarioError: the file is missing, is not valid YAML (the message names file and line), or
+            the scenario is invalid (every problem listed with its key path and allowed values).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), [("", "file not found; scenarios live in `scenarios/*.yaml`")])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(where, [("", f"YAML syntax error: {problem}")]) from None
+    return validate_scenario(raw, source=str(path), base=path.resolve().parent, check_files=check_files)
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """The resolved scenario (every default filled in) as YAML, for a run folder."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,406 @@
+"""The royalty economy as a Mesa model: :class:`RoyaltyModel`, and the :class:`World` it starts from.
+
+One month (:meth:`RoyaltyModel.step`) reads as a short story: listeners listen, the platform collects
+fees and settles the human and AI pools under the arm's schemes, creators respond to what they were
+paid, the AI retrains on the opted-in catalogue, and the month's data is collected.
+
+A :class:`World` is everything drawn before the first month -- the creator population (from an
+attribution run or fitted to one), styles and talents, the listeners and their social network. It
+is built once per seed by :func:`build_world` and shared by every arm of a scenario, so all arms
+start from the same world and run on common random numbers (each model's generator gets the same
+seed). All randomness flows through seeded ``numpy`` generators: the world's (seeded from the
+scenario seed) and the model's own ``self.rng``; nothing touches global random state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mesa
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from attribution.table import AttributionTable
+from royaltysim import metrics
+from royaltysim.agents import (
+    STRATEGIES,
+    Catalogue,
+    Consumers,
+    Creator,
+    Listening,
+    Platform,
+    Statement,
+    cumulative_probabilities,
+)
+from royaltysim.config import Arm, Scenario
+from royaltysim.population import CreatorPopulation, corpus_population, fit_attribution_stats, fitted_population
+
+__all__ = ["World", "build_world", "RoyaltyModel"]
+
+# the world's generator is seeded with (seed, _WORLD_STREAM) so it never overlaps the model's own stream
+_WORLD_STREAM = 0x5EED
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything fixed before the first month; shared (read-only) by every arm of a scenario.
+
+    Attributes:
+        population: creators, catalogues, attribution and similarity of the AI's outputs.
+        consumers: the listener population (models copy its mutable state).
+        centroids: (n_segments, style_dim) unit style of each taste segment.
+        creator_style: (n_creators, style_dim) unit starting style of each creator.
+        output_style: (n_outputs, style_dim) unit style of each AI output.
+        qualities: starting quality of each work, per creator.
+        talent, outside_option, enjoyment, ai_aversion: (n_creators,) creator traits.
+        active: (n_creators,) creators in the market at the start.
+        opted_in: (n_creators,) creators in the AI's training set at the start.
+        seconds_per_work: (n_creators,) length of a creator's new works.
+    """
+
+    population: CreatorPopulation
+    consumers: Consumers
+    centroids: np.ndarray
+    creator_style: np.ndarray
+    output_style: np.ndarray
+    qualities: tuple[np.ndarray, ...]
+    talent: np.ndarray
+    outside_option: np.ndarray
+    enjoyment: np.ndarray
+    ai_aversion: np.ndarray
+    active: np.ndarray
+    opted_in: np.ndarray
+    seconds_per_work: np.ndarray
+
+    @property
+    def n_creators(self) -> int:
+        return self.population.n_creators
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def _network(scenario: Scenario, rng: np.random.Generator) -> sp.csr_matrix:
+    """The listeners' social network as a symmetric CSR adjacency (built once with networkx)."""
+    gen = getattr(nx, scenario.network.generator)
+    graph = gen(scenario.consumers.n, **scenario.network.params, seed=int(rng.integers(2**31 - 1)))
+    adjacency = nx.to_scipy_sparse_array(graph, nodelist=range(scenario.consumers.n), format="csr", dtype=float)
+    return sp.csr_matrix(adjacency)
+
+
+def build_world(scenario: Scenario, seed: int | None = None, table: AttributionTable | None = None) -> World:
+    """Draw the starting world of a scenario.
+
+    Args:
+        scenario: the validated scenario.
+        seed: overrides ``scenario.seed``.
+        table: the attribution table (read from ``scenario.source.run`` when left out).
+    """
+    seed = scenario.seed if seed is None else seed
+    rng = np.random.default_rng([seed, _WORLD_STREAM])
+    src = scenario.source
+    table = table if table is not None else AttributionTable.load(src.run)
+    real = corpus_population(table, src.causal_method, src.similarity_method)
+    if src.kind == "corpus":
+        population = real
+        active = np.ones(population.n_creators, dtype=bool)
+    else:
+        stats = fit_attribution_stats(real.attribution, real.similarity, real.works, real.seconds, seed=seed)
+        population = fitted_population(stats, src.n_creators, rng, n_outputs=src.n_outputs or None)
+        active = rng.random(population.n_creators) >= src.initially_inactive
+        if not active.any():
+            active[0] = True
+
+    c, b = scenario.consumers, scenario.behaviour
+    n = population.n_creators
+    centroids = _unit(rng.standard_normal((c.taste_segments, c.style_dim)))
+    home = rng.integers(0, c.taste_segments, n)
+    noise = c.taste_noise * rng.standard_normal((n, c.style_dim)) / np.sqrt(c.style_dim)
+    creator_style = _unit(centroids[home] + noise)
+    # an output sounds like the catalogues it is similar to
+    weights = np.clip(population.similarity, 0.0, None)
+    weights = np.where(weights.sum(axis=1, keepdims=True) > 0, weights, 1.0)
+    output_style = _unit(weights @ creator_style)
+
+    talent = rng.lognormal(0.0, b.talent_sigma, n)
+    qualities = tuple(
+        talent[i] * rng.lognormal(0.0, b.work_sigma, int(max(population.works[i], 1))) for i in range(n)
+    )
+    outside = rng.lognormal(np.log(max(b.outside_option_median, 1e-12)), b.outside_option_sigma, n)
+    enjoyment = rng.lognormal(np.log(max(b.enjoyment_median, 1e-12)), b.enjoyment_sigma, n)
+    aversion = rng.lognormal(np.log(max(b.ai_aversion_median, 1e-12)), b.ai_aversion_sigma, n)
+    opted_in = rng.random(n) < b.initial_opt_in
+    per_work = np.divide(
+        population.seconds, population.works, out=np.full(n, b.seconds_per_work), where=population.works > 0
+    )
+
+    adjacency = _network(scenario, rng)
+    consumers = Consumers.generate(c, scenario.platform, centroids, adjacency, rng)
+    return World(
+        population=population,
+        consumers=consumers,
+        centroids=centroids,
+        creator_style=creator_style,
+        output_style=output_style,
+        qualities=qualities,
+        talent=talent,
+        outside_option=outside,
+        enjoyment=enjoyment,
+        ai_aversion=aversion,
+        active=active,
+        opted_in=opted_in,
+        seconds_per_work=per_work,
+    )
+
+
+class RoyaltyModel(mesa.Model):
+    """The royalty economy under one arm (one human-pool rule and one AI-pool rule).
+
+    Args:
+        scenario: the validated scenario.
+        arm: the arm to run (an :class:`~royaltysim.config.Arm`, or its label); default the first.
+        seed: overrides ``scenario.seed``; the model's generator is seeded with it.
+        world: a prebuilt world (shared by arms); built from the scenario when left out.
+        table: the attribution table, if already loaded (only used when building the world).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        arm: Arm | str | None = None,
+        *,
+        seed: int | None = None,
+        world: World | None = None,
+        table: AttributionTable | None = None,
+    ) -> None:
+        seed = scenario.seed if seed is None else seed
+        super().__init__(rng=seed)
+        # not `self.scenario`: Mesa >= 3.5 keeps its own Scenario object under that name
+        self.config = scenario
+        self.seed = seed
+        if arm is None or isinstance(arm, str):
+            by_label = {a.label: a for a in scenario.schemes}
+            if arm is not None and arm not in by_label:
+                raise ValueError(f"no arm labelled {arm!r} in the scenario; labels: {list(by_label)}")
+            arm = by_label[arm] if arm is not None else scenario.schemes[0]
+        self.arm = arm
+        self.world = world if world is not None else build_world(scenario, seed, table)
+        w = self.world
+        pop = w.population
+        b = scenario.behaviour
+
+        self.strategies = [
+            s for s in STRATEGIES if ("flood" not in s or b.flooding) and ("imitate" not in s or b.imitation)
+        ]
+        self.consumers = w.consumers.copy()
+        self.platform = Platform(self, scenario.platform, arm, pop.attribution)
+        self.creators: list[Creator] = [
+            Creator(
+                self,
+                index=i,
+                name=str(pop.names[i]),
+                qualities=w.qualities[i],
+                seconds_per_work=float(w.seconds_per_work[i]),
+                talent=float(w.talent[i]),
+                outside_option=float(w.outside_option[i]),
+                enjoyment=float(w.enjoyment[i]),
+                ai_aversion=float(w.ai_aversion[i]),
+                active=bool(w.active[i]),
+                opted_in=bool(w.opted_in[i]),
+            )
+            for i in range(pop.n_creators)
+        ]
+        # money unit: month-0 pool per creator if all listening were human (independent of the arm)
+        pool0 = (1.0 - scenario.platform.platform_cut) * float(self.consumers.fee.sum())
+        self.income_unit = pool0 / pop.n_creators if pool0 > 0 else 1.0
+        # imitators move toward the centre of the AI's output styles
+        self.ai_centroid = _unit(w.output_style.mean(axis=0))
+        self.ai_quality = self._ai_quality()
+        self.strategy_returns: dict[str, float] = {}
+        self.human_rate = 0.0
+        self.records: list[dict] = []
+        self.creator_records: list[dict] = []
+
+    # ------------------------------------------------------------------ the month
+    def step(self) -> None:
+        """One month: listen, settle, respond, retrain the AI, collect."""
+        listening = self.consumers.listen(*self._choices(), self._active(), self.ai_quality, self.rng)
+        statement = self.platform.settle(listening, self.consumers, self._catalogue())
+        self._read_market(statement)
+        self.agents_by_type[Creator].shuffle_do("respond", statement)
+        self.ai_quality = self._ai_quality()  # the AI retrains on the opted-in catalogue
+        self._collect(listening, statement)
+
+    # ------------------------------------------------------------------ views of the creators
+    def _active(self) -> np.ndarray:
+        return np.array([c.active for c in self.creators])
+
+    def _styles(self) -> np.ndarray:
+        """(n_creators, style_dim) current styles: own style pulled toward the AI's by imitation."""
+        m = np.array([c.imitation for c in self.creators])[:, None]
+        return _unit((1.0 - m) * self.world.creator_style + m * self.ai_centroid[None, :])
+
+    def _choices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative choice probabilities of creators per (segment, heavy) group and of AI outputs per segment."""
+        c = self.config.consumers
+        appeal = np.array([c_.appeal if c_.active else 0.0 for c_ in self.creators])
+        logits = c.taste_strength * (self.world.centroids @ self._styles().T)  # (n_segments, n_creators)
+        base = np.exp(logits - logits.max(axis=1, keepdims=True))
+        light = base * appeal ** c.light_popularity_exponent
+        heavy = base * appeal ** c.heavy_popularity_exponent
+        per_group = np.stack([light, heavy], axis=1).reshape(-1, appeal.size)  # row = segment * 2 + heavy
+        out_logits = c.taste_strength * (self.world.centroids @ self.world.output_style.T)
+        out = np.exp(out_logits - out_logits.max(axis=1, keepdims=True))
+        return cumulative_probabilities(per_group), cumulative_probabilities(out)
+
+    def _similarity(self) -> np.ndarray:
+        """Similarity of outputs to catalogues now: an imitator looks like the most similar catalogue."""
+        sim = self.world.population.similarity
+        m = np.array([c.imitation for c in self.creators])[None, :]
+        return (1.0 - m) * sim + m * sim.max(axis=1, keepdims=True)
+
+    def _catalogue(self) -> Catalogue:
+        return Catalogue(
+            works=np.array([c.works for c in self.creators], dtype=float),
+            training_works=np.array([c.training_works for c in self.creators]),
+            training_seconds=np.array([c.training_seconds for c in self.creators]),
+            active=self._active(),
+            opted_in=np.array([c.opted_in for c in self.creators]),
+            similarity=self._similarity(),
+        )
+
+    def _ai_quality(self) -> float:
+        """AI quality in [0, 1]: the opted-in share of training value, to the scenario's elasticity.
+
+        Training value is that of the starting catalogues (ground-truth leave-one-out value, or
+        seconds of music): new releases join the training set (and training-share payouts) but
+        are not assumed to make the model better.
+        """
+        value = self.world.population.training_value
+        total = value.sum()
+        if total <= 0:
+            return 1.0
+        share = sum(value[c.index] for c in self.creators if c.opted_in) / total
+        return float(share ** self.config.platform.ai_quality_elasticity)
+
+    def _read_market(self, statement: Statement) -> None:
+        """What creators learn from the month's statements before they decide.
+
+        * ``strategy_returns`` ("trade talk"): for each strategy, the mean over active creators who
+          played it of net income / expected income - 1. Comparing returns, not incomes, keeps
+          talent out of it: a star and a beginner who both gain 10% from flooding report the same.
+          Strategies nobody played are missing.
+        * ``human_rate``: human-pool pay per unit of catalogue appeal among active creators, which
+          creators outside the market use to judge coming back (:meth:`reentry_estimate`).
+        """
+        by_strategy: dict[str, list[float]] = {}
+        for c in self.creators:
+            r = c.relative_return(statement)
+            if r is not None:
+                by_strategy.setdefault(c.strategy, []).append(r)
+        self.strategy_returns = {s: float(np.mean(v)) for s, v in by_strategy.items()}
+        active = [c for c in self.creators if c.active]
+        appeal = sum(c.appeal for c in active)
+        self.human_rate = sum(statement.human_pay[c.index] for c in active) / appeal if appeal > 0 else 0.0
+
+    def reentry_estimate(self, index: int, statement: Statement) -> float:
+        """What an inactive creator expects to earn on coming back, in income units.
+
+        :attr:`human_rate` times the creator's own catalogue appeal, plus their AI "rate card"
+        payout (:attr:`Statement.ai_counterfactual`).
+        """
+        c = self.creators[index]
+        return (self.human_rate * c.appeal + statement.ai_counterfactual[index]) / self.income_unit
+
+    # ------------------------------------------------------------------ data
+    def _collect(self, listening: Listening, st: Statement) -> None:
+        mcfg = self.config.metrics
+        unit = self.income_unit
+        income = (st.human_pay + st.ai_pay) / unit
+        # inequality is over the creators who were in the market when the month was settled
+        was_active = np.array([(c.active or c.exited) and not c.entered for c in self.creators])
+        paid_to = income[was_active] if was_active.any() else np.zeros(1)
+        pop = self.world.population
+        plays = listening.ai_plays
+        reference = plays @ pop.reference if plays.sum() > 0 else pop.reference.mean(axis=0)
+        in_training = np.array([c.opted_in for c in self.creators])
+        # misallocation compares the rule with true contribution among those it could pay this month
+        # (active and opted in), so exits and opt-outs are not counted as the rule's error
+        true = np.where(st.ai_eligible, reference, 0.0)
+        active = self._active()
+        imitation = np.array([c.imitation for c in self.creators])
+        quality = np.array([c.mean_quality for c in self.creators])
+        q_ref = float(np.mean(self.world.talent)) or 1.0
+        welfare = self.consumers.welfare(
+            listening, self._styles(), quality / q_ref, self.world.output_style, self.ai_quality
+        )
+        creator_streams = np.asarray(listening.streams.sum(axis=0)).ravel()
+        self.records.append(
+            {
+                "scheme": self.arm.label,
+                "seed": self.seed,
+                "step": self.steps,
+                "human_scheme": self.arm.human.name,
+                "ai_scheme": self.arm.ai.name,
+                "revenue": st.revenue,
+                "human_pool": st.human_pool,
+                "ai_pool": st.ai_pool,
+                "paid": st.paid,
+                "unallocated": st.unallocated_human + st.unallocated_ai,
+                "ai_cost": st.ai_cost,
+                "platform_margin": st.margin,
+                "ai_quality": self.ai_quality,
+                "ai_stream_share": st.ai_stream_share,
+                "consumer_welfare": welfare,
+                "active_creators": int(active.sum()),
+                "entries": sum(c.entered for c in self.creators),
+                "exits": sum(c.exited for c in self.creators),
+                "opt_outs": sum(c.opted_out for c in self.creators),
+                "opt_ins": sum(c.opted_back for c in self.creators),
+                "opted_in": int(in_training.sum()),
+                "new_works": sum(c.new_works for c in self.creators),
+                "flood_works": sum(c.flood_works for c in self.creators),
+                "works": sum(c.works for c in self.creators if c.active),
+                "flooders": sum(c.active and "flood" in c.strategy for c in self.creators),
+                "imitators": sum(c.active and "imitate" in c.strategy for c in self.creators),
+                "imitation_drift": float(imitation[active].mean()) if active.any() else 0.0,
+                "gini": metrics.gini(np.clip(paid_to, 0, None)),
+                "top1_share": metrics.top_share(np.clip(paid_to, 0, None), 0.01),
+                "top10_share": metrics.top_share(np.clip(paid_to, 0, None), 0.10),
+                "theil": metrics.theil(np.clip(paid_to, 0, None)),
+                "atkinson": metrics.atkinson(np.clip(paid_to, 0, None), mcfg.atkinson_epsilon),
+                "share_below_line": metrics.share_below(paid_to, mcfg.subsistence_line),
+                "hhi": metrics.hhi(np.clip(paid_to, 0, None)),
+                "ai_misallocation": metrics.misallocation(st.ai_pay, true),
+                "ai_rank_agreement": metrics.rank_agreement(st.ai_pay, true),
+                "reference": pop.reference_label,
+                **{f"return_{s}": self.strategy_returns.get(s, float("nan")) for s in self.strategies},
+            }
+        )
+        ref_share = true / true.sum() if true.sum() > 0 else np.zeros_like(true)
+        for c in self.creators:
+            i = c.index
+            self.creator_records.append(
+                {
+                    "scheme": self.arm.label,
+                    "seed": self.seed,
+                    "step": self.steps,
+                    "creator": c.name,
+                    "active": c.active,
+                    "opted_in": c.opted_in,
+                    "strategy": c.strategy,
+                    "works": c.works,
+                    "new_works": c.new_works,
+                    "streams": float(creator_streams[i]),
+                    "human_pay": float(st.human_pay[i]),
+                    "ai_pay": float(st.ai_pay[i]),
+                    "income": float(income[i]),
+                    "net_income": float(c.net),
+                    "expected_income": float(c.expected) if c.expected is not None else float("nan"),
+                    "imitation": float(c.imitation),
+                    "true_share": float(ref_share[i]),
+                }
+            )

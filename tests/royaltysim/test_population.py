@@ -1,0 +1,81 @@
+"""Creator populations: the corpus population of a run, and a fitted one that matches its statistics."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attribution.table import AttributionTable
+from royaltysim.population import (
+    GROUND_TRUTH_FILE,
+    attribution_stats,
+    corpus_population,
+    fit_attribution_stats,
+    fitted_population,
+)
+
+from .conftest import make_table
+
+
+def test_corpus_population_uses_the_run(run_dir: Path) -> None:
+    table = AttributionTable.load(run_dir)
+    pop = corpus_population(table)
+    assert list(pop.names) == table.creators
+    assert pop.attribution.shape == (len(table.output_ids), len(table.creators))
+    assert pop.works.sum() == len(table.corpus)
+    assert pop.seconds.sum() == pytest.approx(table.corpus["seconds"].sum())
+    np.testing.assert_allclose(pop.attribution, table.to_creators("trak", negative="keep").to_numpy())
+    assert (pop.attribution < 0).any(), "raw causal scores keep their sign; schemes choose the policy"
+    assert (pop.similarity >= 0).all()
+    np.testing.assert_allclose(pop.reference.sum(axis=1), 1.0)
+    assert pop.reference_label.startswith("trak")
+
+
+def test_ground_truth_is_the_reference_when_present(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    names = AttributionTable.load(run).creators
+    value = np.arange(len(names), dtype=float)
+    (run / GROUND_TRUTH_FILE).parent.mkdir()
+    pd.DataFrame({"creator": names, "value": value}).to_parquet(run / GROUND_TRUTH_FILE)
+    pop = corpus_population(AttributionTable.load(run))
+    assert pop.reference_label.startswith("ground truth")
+    np.testing.assert_allclose(pop.reference[0], value / value.sum())
+    np.testing.assert_allclose(pop.training_value, value)
+
+
+def test_fitted_population_matches_the_source_statistics() -> None:
+    table = make_table(n_creators=30, n_outputs=32, seed=5)
+    src = corpus_population(table)
+    source = attribution_stats(src.attribution, src.similarity, src.works, src.seconds)
+    fitted = fit_attribution_stats(src.attribution, src.similarity, src.works, src.seconds)
+    pop = fitted_population(fitted, n_creators=4000, rng=np.random.default_rng(0))
+    fit = attribution_stats(pop.attribution, pop.similarity, pop.works, pop.seconds)
+
+    assert pop.attribution.shape == (source.n_outputs, 4000)
+    assert 0 <= pop.similarity.min() and pop.similarity.max() <= 1, "bounded like the source"
+    # concentration of causal attribution across creators
+    assert fit.share_sigma == pytest.approx(source.share_sigma, rel=0.10)
+    assert fit.zero_share == pytest.approx(source.zero_share, abs=0.03)
+    # similarity-vs-TDA agreement across creators and within outputs, and catalogue sizes
+    np.testing.assert_allclose(fit.rho, source.rho, atol=0.1)
+    assert fit.agreement == pytest.approx(source.agreement, abs=0.1)
+    assert fit.works_sigma == pytest.approx(source.works_sigma, rel=0.15)
+    assert fit.sim_sigma == pytest.approx(source.sim_sigma, rel=0.15)
+    assert fit.out_sigma_causal == pytest.approx(source.out_sigma_causal, rel=0.15)
+    assert fit.seconds_per_work == pytest.approx(source.seconds_per_work, rel=0.01)
+
+
+def test_fitted_population_is_reproducible_and_sized() -> None:
+    src = corpus_population(make_table())
+    stats = attribution_stats(src.attribution, src.similarity, src.works, src.seconds)
+    a = fitted_population(stats, 50, np.random.default_rng(1), n_outputs=7)
+    b = fitted_population(stats, 50, np.random.default_rng(1), n_outputs=7)
+    assert a.attribution.shape == (7, 50) and a.similarity.shape == (7, 50)
+    np.testing.assert_array_equal(a.attribution, b.attribution)
+    with pytest.raises(ValueError, match="at least|>= 2"):
+        fitted_population(stats, 1, np.random.default_rng(1))
