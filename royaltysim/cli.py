@@ -92,5 +92,66 @@ def run(
     typer.echo(f"{results.runtime_s:.1f} s; report: {report}")
 
 
+@app.command(
+    help="Run a scenario's sweep: every parameter point of its `sweep:` section x replicate seeds, each run "
+    "comparing all its schemes on common random numbers, on Dask (a local cluster sized to the machine, or "
+    "--scheduler tcp://HOST:8786). Finished runs are kept, so an interrupted sweep resumes where it stopped. "
+    "Writes sweep.parquet (one row per run x scheme x month, swept parameters and seed as columns), "
+    "summary.parquet (mean and 95% CI per scheme and point) and sweep_report.html. "
+    "Example: royaltysim sweep scenarios/sweep_royalty_rate.yaml --out out/sweep"
+)
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file with a `sweep:` section.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Sweep folder (default: out/<scenario name>).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Local cluster size (default: the machine's cores).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="First replicate seed (default: the scenario's seed).")
+    ] = None,
+) -> None:
+    """Run a scenario's parameter sweep with replicates and write tidy tables and a report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from royaltysim.sweep import run_sweep
+    from royaltysim.sweep_report import write_sweep_report
+
+    scenario = _load(file)
+    if scenario.sweep is None:
+        typer.secho(
+            f"{file} has no `sweep:` section; add one (see scenarios/sweep_royalty_rate.yaml), "
+            "or use `royaltysim run` for a single run.",
+            fg=typer.colors.RED, err=True,
+        )
+        raise typer.Exit(code=2)
+    base = scenario.model_dump(mode="json")
+    base.pop("sweep")
+    out = out if out is not None else Path("out") / file.stem
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"runs done ({total} in all)")
+
+        result = run_sweep(base, scenario.sweep, out, base_seed=seed, scheduler=scheduler, workers=workers,
+                           source=str(file), progress=progress)
+    report = write_sweep_report(result, title=scenario.question)
+    typer.echo(f"{result.total} runs ({result.ran} run now, {result.total - result.ran} already done), "
+               f"{len(result.failures)} failed; tables in {out}; report: {report}")
+    for failure in result.failures:
+        typer.secho(f"  failed: seed {failure['seed']} {failure['params']}: {failure['error']}",
+                    fg=typer.colors.RED, err=True)
+    if result.failures:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

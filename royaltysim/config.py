@@ -15,12 +15,15 @@ scenario is scaled from 30 creators to thousands.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from royaltysim.sweep import SweepSpec
 
 __all__ = [
     "Scenario",
@@ -254,6 +257,8 @@ class Scenario(_Strict):
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     schemes: list[Arm] = Field(min_length=1)
+    # optional parameter sweep (grid / random samples x replicate seeds), run by `royaltysim sweep`
+    sweep: SweepSpec | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -435,6 +440,35 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     return issues
 
 
+def _sweep_issues(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every swept path must exist in the scenario, and every swept value must give a valid scenario."""
+    from royaltysim.sweep import SweepError, expand_sweep, set_path
+
+    base = scenario.model_dump(mode="json")
+    base.pop("sweep")
+    try:
+        runs = expand_sweep(base, scenario.sweep, scenario.seed)
+    except SweepError as err:
+        return [("sweep", str(err))]
+    issues: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for run in runs:
+        for path, value in run.params.items():
+            probe = copy.deepcopy(base)
+            set_path(probe, path, value)
+            key = f"{path}={value!r}"
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                Scenario.model_validate(probe)
+                extra = _scheme_issues(probe.get("schemes")) + _network_issues(probe.get("network", {}))
+            except ValidationError as err:
+                extra = _pydantic_issues(err)
+            issues += [(f"sweep: {path}={value!r} -> {p}", m) for p, m in extra]
+    return issues
+
+
 def validate_scenario(
     raw: dict[str, Any], *, source: str = "scenario", base: Path | None = None, check_files: bool = True
 ) -> Scenario:
@@ -459,6 +493,8 @@ def validate_scenario(
         scenario = scenario.model_copy(update={"source": scenario.source.model_copy(update={"run": resolved_run})})
         if check_files and not issues:
             issues += _source_issues(scenario)
+        if scenario.sweep is not None and not issues:
+            issues += _sweep_issues(scenario)
     # the same key can be reported by both layers (e.g. a non-dict params); keep the first
     seen: set[tuple[str, str]] = set()
     unique = [i for i in issues if not (i in seen or seen.add(i))]

@@ -100,3 +100,31 @@ def test_sweep_report_plots_every_numeric_parameter(run_dir, tmp_path):
     for png in ("sweep_platform_platform_cut.png", "sweep_platform_ai_pool_rate.png", "sweep_heatmap_gini.png"):
         assert (tmp_path / "s" / png).is_file() and png in page
     assert "moves the mean Gini" in page and "8 runs" in page
+
+
+def test_cli_sweep_and_validate(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from royaltysim.cli import app
+
+    from .conftest import write_yaml
+
+    raw = small_scenario(run_dir, steps=2, consumers={"n": 200, "sessions": 5},
+                         sweep={"grid": {"schemes[1].ai.params.top_k": [1, 2]}, "replicates": 2})
+    path = write_yaml(tmp_path / "sweep.yaml", raw)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(path)])
+    assert ok.exit_code == 0, ok.output
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "4 runs (4 run now, 0 already done), 0 failed" in result.output
+    table = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+    assert set(table["schemes[1].ai.params.top_k"]) == {1, 2}
+    assert (tmp_path / "out" / "sweep_report.html").is_file()
+
+    bad = write_yaml(tmp_path / "bad.yaml", {**raw, "sweep": {"grid": {"schemes[1].ai.params.top_k": [0]}}})
+    res = runner.invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 2 and "top_k=0" in res.output
+    plain = write_yaml(tmp_path / "plain.yaml", small_scenario(run_dir))
+    res = runner.invoke(app, ["sweep", str(plain)])
+    assert res.exit_code == 2 and "no `sweep:` section" in res.output
