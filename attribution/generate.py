@@ -53,9 +53,10 @@ def sample(
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     idx = torch.full((n, 1), bos_id, dtype=torch.long)
+    cache: list[list[torch.Tensor]] = [[] for _ in model.blocks]
     for _ in tqdm(range(length - 1), desc="generate", disable=not progress):
-        logits, _ = model(idx)
-        logits = logits[:, -1, :] / temperature
+        # key/value cache: only the newest event goes through the model at each step
+        logits = model.next_logits(idx[:, -1:] if cache[0] else idx, cache) / temperature
         if banned:
             logits[:, banned] = float("-inf")
         if top_k is not None:

@@ -46,18 +46,33 @@ class CausalSelfAttention(nn.Module):
         mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask.view(1, 1, cfg.block_size, cfg.block_size), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, n_head, T, head_dim)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, nh, T, T)
-        att = att.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
+        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int) -> torch.Tensor:
+        B, _, T, hd = q.shape
+        S = k.size(2)  # past + T keys
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))  # (B, nh, T, S)
+        att = att.masked_fill(~self.mask[:, :, past : past + T, :S], float("-inf"))
         att = self.dropout(F.softmax(att, dim=-1))
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, -1)  # (B, T, C)
         return self.proj(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._heads(x)
+        return self._attend(q, k, v, past=0)
+
+    def forward_cached(self, x: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
+        """Attend from new positions ``x`` to the cached keys/values and themselves; extends ``cache``."""
+        q, k, v = self._heads(x)
+        past = cache[0].size(2) if cache else 0
+        if cache:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        cache[:] = [k, v]
+        return self._attend(q, k, v, past=past)
 
 
 class Block(nn.Module):
@@ -75,6 +90,10 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+    def forward_cached(self, x: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
+        x = x + self.attn.forward_cached(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -110,6 +129,24 @@ class MusicTransformer(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.ln_f(x)
+
+    @torch.no_grad()
+    def next_logits(self, idx: torch.Tensor, cache: list[list[torch.Tensor]]) -> torch.Tensor:
+        """Logits after new tokens ``idx`` (B, T), reusing and extending a key/value ``cache``.
+
+        For sampling only (one list per layer; start with ``[[] for _ in blocks]``): each new event
+        costs one position's work instead of re-running the whole prefix. Same numbers as
+        :meth:`forward` up to float rounding.
+        """
+        past = cache[0][0].size(2) if cache[0] else 0
+        T = idx.size(1)
+        if past + T > self.config.block_size:
+            raise ValueError(f"{past + T} events exceed block_size {self.config.block_size}")
+        pos = torch.arange(past, past + T, device=idx.device)
+        x = self.tok_emb(idx) + self.pos_emb(pos)
+        for block, layer_cache in zip(self.blocks, cache):
+            x = block.forward_cached(x, layer_cache)
+        return self.head(self.ln_f(x))[:, -1, :]
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
