@@ -8,7 +8,10 @@
 * :class:`Platform` -- collects fees, keeps its cut, and settles a human-streams pool and an AI
   royalty pool with the scheme of each pool (looked up by name in :mod:`royaltysim.schemes`; the
   platform never branches on a scheme's name).
-* :class:`Consumers` -- **all listeners in one object of numpy arrays**, not one Python object each.
+* :class:`Consumers` -- **all listeners in one object of numpy arrays**, not one Python object each;
+  a month's randomness is drawn up front as :class:`ListeningDraws`, which the per-agent reference
+  (:mod:`royaltysim.reference`, one Mesa agent per listener) consumes too, so the two can be compared
+  draw for draw.
 
 Why listeners are vectorised: at platform scale (100k listeners, benchmarked in a later issue) a
 Python loop over listeners each month would dominate the run. The hot path -- choosing what to play,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Consumers",
     "Listening",
+    "ListeningDraws",
     "Catalogue",
     "Statement",
     "Platform",
@@ -112,6 +116,39 @@ class Listening:
     def human_streams(self) -> np.ndarray:
         """(n_users,) human streams of each user."""
         return np.asarray(self.streams.sum(axis=1)).ravel()
+
+
+@dataclass(frozen=True)
+class ListeningDraws:
+    """The month's random numbers for listening: one uniform in [0, 1) per (user, session) and purpose.
+
+    Drawn in one place so that every implementation of the listening rules -- the vectorised
+    :class:`Consumers` and the per-agent reference in :mod:`royaltysim.reference` -- consumes
+    identical randomness from the same generator state; each reads only the entries its rules need.
+
+    Attributes:
+        ai: (n_users, sessions) a session goes to the AI when this is below the user's AI share.
+        pick: (n_users, sessions) inverse-CDF uniform of what a session plays: a creator in a human
+            session, an AI output in an AI session.
+        social: (n_users, sessions) a human session copies a neighbour when this is below the social
+            share; None in a month where nobody can copy (the first month, no network, no word of mouth).
+        copy: (n_users, sessions) which of the neighbours' last-month sessions is copied, uniform over
+            the ``degree * sessions`` (neighbour, session) pairs; None exactly when ``social`` is.
+    """
+
+    ai: np.ndarray
+    pick: np.ndarray
+    social: np.ndarray | None
+    copy: np.ndarray | None
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n_users: int, sessions: int, copying: bool) -> ListeningDraws:
+        """Draw one month's numbers; ``copying``: whether anyone can copy a neighbour's pick this month."""
+        ai = rng.random((n_users, sessions))
+        pick = rng.random((n_users, sessions))
+        if not copying:
+            return cls(ai, pick, None, None)
+        return cls(ai, pick, rng.random((n_users, sessions)), rng.random((n_users, sessions)))
 
 
 @dataclass
@@ -195,27 +232,29 @@ class Consumers:
             output_cum: (n_segments, n_outputs) cumulative choice probabilities of AI outputs.
             active: (n_creators,) creators whose catalogue is on the platform.
             ai_quality: AI quality in [0, 1]; a user's AI share is ``ai_affinity * ai_quality``.
-            rng: the model's generator.
+            rng: the model's generator; the month's :class:`ListeningDraws` come from it.
         """
         n, k = self.n, self.sessions
         n_creators, n_outputs = creator_cum.shape[1], output_cum.shape[1]
-        is_ai = rng.random((n, k)) < (self.ai_affinity * ai_quality)[:, None]
-        picks = _sample_grouped(creator_cum, self.group, rng.random((n, k)))  # (n, k)
+        copying = self.social_share > 0 and self.last_picks is not None and self.adjacency.nnz > 0
+        draws = ListeningDraws.draw(rng, n, k, copying)
+        is_ai = draws.ai < (self.ai_affinity * ai_quality)[:, None]
+        picks = _sample_grouped(creator_cum, self.group, draws.pick)  # (n, k)
 
-        if self.social_share > 0 and self.last_picks is not None and self.adjacency.nnz:
+        if draws.social is not None and draws.copy is not None:
             deg = np.diff(self.adjacency.indptr)
-            social = (rng.random((n, k)) < self.social_share) & (deg > 0)[:, None] & ~is_ai
+            social = (draws.social < self.social_share) & (deg > 0)[:, None] & ~is_ai
             rows, cols = np.nonzero(social)
-            offset = np.floor(rng.random(rows.size) * deg[rows]).astype(np.int64)
-            neighbour = self.adjacency.indices[self.adjacency.indptr[rows] + offset]
-            copied = self.last_picks[neighbour, rng.integers(0, k, rows.size)]
+            pair = (draws.copy[rows, cols] * (deg[rows] * k)).astype(np.int64)  # (neighbour, session) pair
+            neighbour = self.adjacency.indices[self.adjacency.indptr[rows] + pair // k]
+            copied = self.last_picks[neighbour, pair % k]
             ok = copied < n_creators  # a neighbour's AI pick is not copied into a human session
             ok[ok] = active[copied[ok]]
             picks[rows[ok], cols[ok]] = copied[ok]
 
         ai_rows, ai_cols = np.nonzero(is_ai)
         if n_outputs and ai_rows.size:
-            out = _sample_grouped(output_cum, self.segment[ai_rows], rng.random(ai_rows.size))
+            out = _sample_grouped(output_cum, self.segment[ai_rows], draws.pick[ai_rows, ai_cols])
             picks[ai_rows, ai_cols] = n_creators + out
         elif ai_rows.size:  # no AI service: those sessions stay human
             is_ai[:] = False
