@@ -1,7 +1,7 @@
 """The ``royaltysim`` console command.
 
 Subcommands per area: ``royaltysim attribution ...`` (the attribution core; imports torch only when a
-command runs) and the economy commands (``run``, ``validate``, ...).
+command runs) and the economy commands (``run``, ``validate``, ``sweep``, ``calibrate``).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def run(
 
 
 @app.command(
+    short_help="Run a scenario's parameter sweep (grid / samples x seeds) on Dask, with 95% CIs; resumable.",
     help="Run a scenario's sweep: every parameter point of its `sweep:` section x replicate seeds, each run "
     "comparing all its schemes on common random numbers, on Dask (a local cluster sized to the machine, or "
     "--scheduler tcp://HOST:8786). Finished runs are kept, so an interrupted sweep resumes where it stopped. "
@@ -150,6 +151,81 @@ def sweep(
         typer.secho(f"  failed: seed {failure['seed']} {failure['params']}: {failure['error']}",
                     fg=typer.colors.RED, err=True)
     if result.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command(
+    short_help="Compare the baseline economy with published streaming facts (simulated vs published).",
+    help="Does the baseline economy look like the real streaming economy? Runs the human-streaming baseline "
+    "(12 simulated months) and prints each published stylised fact (shared/reference/streaming-facts.md) "
+    "beside its simulated counterpart, with the distance and whether it is within the stated tolerance. "
+    "Writes calibration.parquet (one row per fact, seed and scale in columns), tiers.parquet (Luminate "
+    "tiers vs simulated works), calibration.png (the simulated distributions against the published points "
+    "and tiers) and scenario.yaml (the resolved scenario). Exits with status 1 if a pinned fact is outside "
+    "its tolerance. Example: royaltysim calibrate --out out/calibration"
+)
+def calibrate(
+    file: Annotated[
+        Path, typer.Argument(help="Scenario YAML file (default: scenarios/calibration.yaml).")
+    ] = Path("scenarios/calibration.yaml"),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder to write (default: out/<scenario name>).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+) -> None:
+    """Compare the simulated human-streaming economy with the published facts."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from royaltysim.calibration import compare, plot_calibration, simulate, tier_table
+    from royaltysim.config import scenario_to_yaml
+
+    scenario = _load(file)
+    out = out if out is not None else Path("out") / file.stem
+    console = Console()
+    with console.status(f"simulating {scenario.steps} months of {file}"):
+        run = simulate(scenario, seed=seed)
+    table = compare(run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenario.yaml").write_text(
+        f"# resolved scenario; rerun with: royaltysim calibrate {out / 'scenario.yaml'}\n"
+        + scenario_to_yaml(run.scenario)
+    )
+    table.to_parquet(out / "calibration.parquet", index=False)
+    tier_table(run).to_parquet(out / "tiers.parquet", index=False)
+    figure = plot_calibration(run, out / "calibration.png")
+
+    row = table.iloc[0]
+    view = Table(
+        title=f"Simulated vs published: {row['creators']:,} creators, {row['listeners']:,} listeners, "
+        f"{row['months']} months, seed {row['seed']}"
+    )
+    for col, justify in (("fact", "left"), ("published", "right"), ("band", "right"), ("simulated", "right"),
+                         ("distance", "right"), ("within", "center"), ("source", "left")):
+        view.add_column(col, justify=justify)  # type: ignore[arg-type]
+
+    def fmt(x: float, unit: str) -> str:
+        if unit.startswith("share"):
+            return f"{x:.2%}" if abs(x) >= 0.001 else f"{x:.3%}"
+        return f"{x:.4f}" if abs(x) < 0.1 else f"{x:.3g}"
+
+    def distance(x: float, unit: str) -> str:
+        if unit.startswith("share"):
+            return f"{x * 100:+.2f} pp"
+        return f"{'+' if x >= 0 else '-'}{fmt(abs(x), unit)}"
+
+    for r in table.itertuples():
+        mark = "[green]yes[/]" if r.within else ("[red]no[/]" if r.pinned else "[yellow]no (not pinned)[/]")
+        view.add_row(r.label, fmt(r.published, r.unit), f"{fmt(r.low, r.unit)}-{fmt(r.high, r.unit)}",
+                     fmt(r.simulated, r.unit), distance(r.distance, r.unit), mark,
+                     f"{r.source}, {int(r.year)}" if pd.notna(r.year) else r.source)
+    console.print(view)
+    pinned = table[table["pinned"]]
+    console.print(f"{int(pinned['within'].sum())}/{len(pinned)} pinned facts within tolerance; "
+                  f"1 published stream = {row['streams_rescale']:.3g} simulated streams; "
+                  f"{run.runtime_s:.1f} s; written to {out} (figure: {figure.name})")
+    if not pinned["within"].all():
         raise typer.Exit(code=1)
 
 

@@ -7,7 +7,8 @@ methods present in the run), collects **every** problem and raises one :class:`S
 lists each with its key path (``schemes[2].ai.params.top_k``) and the allowed values.
 
 Every default of the economy lives in this module, next to a comment that says where it comes from
-(``reference/streaming-facts.md`` or a stated modelling assumption that the calibration issue revisits).
+(``reference/streaming-facts.md``, the calibration of :mod:`royaltysim.calibration`, or a stated
+modelling assumption); ``docs/parameters.md`` tables them all.
 Money is measured in **income units**: one unit is the month-0 royalty pool divided by the number of
 creators (scheme-independent), so creator costs and outside options keep their meaning when a
 scenario is scaled from 30 creators to thousands.
@@ -88,6 +89,9 @@ class _SourceBase(_Strict):
     run: Path = Field(Path("runs/default"), description="attribution run folder")
     causal_method: str = Field("trak", description="causal TDA method of the run used for `causal` payouts")
     similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
+    # inject noise into the causal scores the platform pays on (not into the reference "true contribution"):
+    # signal-to-noise ratio per output across creators, var(scores) / var(noise); None = the scores as they are
+    attribution_snr: float | None = Field(None, gt=0.0, description="signal-to-noise ratio of injected attribution noise")
 
 
 class CorpusSource(_SourceBase):
@@ -124,10 +128,11 @@ class ConsumersConfig(_Strict):
     # of ~$0.0032 per stream (streaming-facts.md: $0.003-0.005)
     premium_fee: float = Field(4.85, ge=0.0)
     # ad revenue per ad-supported user and month: ~EUR 1.9bn/yr over ~400M ad users (assumption from
-    # Spotify 2024 annual figures); calibrated in issue 6
+    # Spotify 2024 annual figures). `royaltysim calibrate` checks the payout per stream it gives: $0.0032
+    # (in $0.003-0.005) and a platform cut of exactly 30%; no published fact pins ad revenue on its own
     ad_revenue: float = Field(0.40, ge=0.0)
     # streaming-facts.md: a typical listener plays 400-600 tracks/month; heavy vs light split is an
-    # assumption chosen so the mean is ~480 (0.2*1200 + 0.8*300)
+    # assumption chosen so the mean is ~480 (0.2*1200 + 0.8*300); `royaltysim calibrate` measures 480
     heavy_share: float = Field(0.20, ge=0.0, le=1.0)
     heavy_streams: float = Field(1200.0, gt=0.0)
     light_streams: float = Field(300.0, gt=0.0)
@@ -140,11 +145,12 @@ class ConsumersConfig(_Strict):
     style_dim: int = Field(8, ge=2, le=256)
     taste_noise: float = Field(0.5, ge=0.0)
     taste_strength: float = Field(3.0, ge=0.0, description="how strongly style match drives choice (logit scale)")
-    # streaming-facts.md: heavy listeners play artists ~0.83x as popular as light listeners do. A flatter
-    # popularity response for heavy listeners reproduces it: 0.6 gave 0.83 on a 30-creator test run after
-    # 6 months (0.8 gave 0.91); issue 6 calibrates it on the real run
+    # streaming-facts.md: heavy listeners play artists ~0.83x as popular as light listeners do. Light
+    # listeners follow catalogue appeal one for one (the reference); heavy listeners' flatter response is
+    # calibrated (issue 6, `royaltysim calibrate`): 0.87 gives 0.83-0.86 at 20k creators (seeds 0-3);
+    # 0.85 gave 0.79 and 0.9 gave 0.87 (seed 0)
     light_popularity_exponent: float = Field(1.0, ge=0.0)
-    heavy_popularity_exponent: float = Field(0.6, ge=0.0)
+    heavy_popularity_exponent: float = Field(0.87, ge=0.0)
     # share of sessions that copy a neighbour's pick of last month (word of mouth, cumulative advantage)
     social_share: float = Field(0.3, ge=0.0, le=1.0)
 
@@ -177,13 +183,21 @@ class PlatformConfig(_Strict):
 class BehaviourConfig(_Strict):
     """How creators decide. Money is in income units (month-0 pool / number of creators)."""
 
-    # catalogue quality: talent ~ lognormal(0, talent_sigma); a work's quality = talent * lognormal(0, work_sigma)
-    talent_sigma: float = Field(0.8, ge=0.0)
-    work_sigma: float = Field(0.3, ge=0.0)
+    # catalogue quality: talent ~ lognormal(0, talent_sigma); a work's quality = talent * lognormal(0, work_sigma).
+    # Calibrated (issue 6, `royaltysim calibrate`) to the concentration of streams: top 1% of creators
+    # ~90% and top 10% 99.4% (Alpha Data 2020), 3% make 98% (Deezer 2023), income-tail slope ~0.8
+    # (Spotify 2024 tiers). 0.8 gave a top 1% share of 14%; 3.7 gives 90-95% at 20k creators (seeds 0-3)
+    talent_sigma: float = Field(3.7, ge=0.0)
+    # within a catalogue, hits and misses: calibrated to Luminate 2024 (~87% of tracks <= 1,000 plays a
+    # year, thresholds rescaled by streams per work): 0.3 gave 75%, 2.2 gives 86-89% (seeds 0-3)
+    work_sigma: float = Field(2.2, ge=0.0)
     # adaptive expectations: E <- (1 - w) E + w * income
     expectation_weight: float = Field(0.3, gt=0.0, le=1.0)
     # outside option (what the time would earn elsewhere) ~ lognormal(median, sigma); enjoyment of making
-    # music offsets it. With skewed incomes, most small creators stay for enjoyment (assumption)
+    # music offsets it (assumption; no published figure). With the calibrated talent spread the median
+    # creator earns ~0 units, and only ~31% of near-zero earners prefer staying: the calibration economy
+    # loses 56% of its 20k creators in 12 months (29% with the pre-calibration talent spread). A churn
+    # figure would calibrate these four values (docs/parameters.md, "Left open")
     outside_option_median: float = Field(0.6, ge=0.0)
     outside_option_sigma: float = Field(1.0, ge=0.0)
     enjoyment_median: float = Field(0.3, ge=0.0)

@@ -34,12 +34,20 @@ from royaltysim.agents import (
     cumulative_probabilities,
 )
 from royaltysim.config import Arm, Scenario
-from royaltysim.population import CreatorPopulation, corpus_population, fit_attribution_stats, fitted_population
+from royaltysim.population import (
+    CreatorPopulation,
+    corpus_population,
+    fit_attribution_stats,
+    fitted_population,
+    with_attribution_noise,
+)
 
 __all__ = ["World", "build_world", "RoyaltyModel"]
 
 # the world's generator is seeded with (seed, _WORLD_STREAM) so it never overlaps the model's own stream
 _WORLD_STREAM = 0x5EED
+# injected attribution noise has a stream of its own, so it never shifts the world's other draws
+_NOISE_STREAM = 0x401F
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,11 @@ def build_world(scenario: Scenario, seed: int | None = None, table: AttributionT
         active = rng.random(population.n_creators) >= src.initially_inactive
         if not active.any():
             active[0] = True
+
+    if src.attribution_snr is not None:
+        # its own stream: every SNR level of a sweep sees the same world, only the noise level moves
+        noise_rng = np.random.default_rng([seed, _NOISE_STREAM])
+        population = with_attribution_noise(population, src.attribution_snr, noise_rng)
 
     c, b = scenario.consumers, scenario.behaviour
     n = population.n_creators

@@ -35,6 +35,8 @@ __all__ = [
     "attribution_stats",
     "fit_attribution_stats",
     "fitted_population",
+    "with_attribution_noise",
+    "measured_snr",
 ]
 
 GROUND_TRUTH_FILE = Path("ground_truth") / "creator_value.parquet"
@@ -324,3 +326,39 @@ def fit_attribution_stats(
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if agreement(mid) < source.agreement else (lo, mid)
     return replace(source, rho_cell=0.5 * (lo + hi))
+
+
+# --------------------------------------------------------------------------- attribution noise
+
+
+def with_attribution_noise(population: CreatorPopulation, snr: float, rng: np.random.Generator) -> CreatorPopulation:
+    """The population with Gaussian noise added to the causal scores the platform pays on.
+
+    For each output, the noise variance is the variance of its scores across creators divided by ``snr``
+    (so ``snr = 1`` means as much noise as signal). The reference ("true contribution") is untouched:
+    misallocation then measures what noisy attribution costs. The draws are standard normals scaled by
+    the noise level, so on the same ``rng`` every SNR level perturbs in the same directions and a sweep
+    over SNR compares like with like.
+    """
+    if snr <= 0:
+        raise ValueError(f"attribution_snr must be > 0, got {snr}")
+    a = population.attribution
+    sd = np.sqrt(a.var(axis=1, keepdims=True) / snr)
+    noisy = a + sd * rng.standard_normal(a.shape)
+    return replace(population, attribution=noisy)
+
+
+def measured_snr(estimate: np.ndarray, truth: np.ndarray) -> float:
+    """Signal-to-noise ratio of a creator-level estimate against the truth: var(truth) / var(estimate - truth).
+
+    Both are first put on the same scale (least-squares fit of the estimate to the truth), since an
+    attribution method's scores are only defined up to a positive factor. ``inf`` when the fit is exact.
+    """
+    estimate = np.asarray(estimate, dtype=float).ravel()
+    truth = np.asarray(truth, dtype=float).ravel()
+    if estimate.shape != truth.shape or estimate.size < 3:
+        raise ValueError(f"need matching arrays of at least 3 creators, got {estimate.shape} and {truth.shape}")
+    scale = float(estimate @ truth) / float(estimate @ estimate) if float(estimate @ estimate) > 0 else 0.0
+    residual = truth - scale * estimate
+    noise = float(residual.var())
+    return float("inf") if noise == 0 else float(truth.var()) / noise

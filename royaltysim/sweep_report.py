@@ -39,6 +39,9 @@ def _line_plots(last: pd.DataFrame, param: str, out: Path) -> str:
     for ax, metric in zip(axes[0], metrics):
         sns.lineplot(data=last, x=param, y=metric, hue="scheme", errorbar=("ci", 95), marker="o", ax=ax,
                      n_boot=500, seed=0)
+        values = last[param].astype(float)
+        if values.min() > 0 and values.max() / values.min() >= 20:
+            ax.set_xscale("log")  # e.g. signal-to-noise ratios spanning decades
         ax.set_title(PLOT_METRICS[metric])
         ax.set_xlabel(param)
         ax.set_ylabel("")
@@ -82,6 +85,7 @@ def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
                 f"Under <b>{html.escape(str(scheme))}</b>, raising <code>{html.escape(param)}</code> from {lo:g} to "
                 f"{hi:g} moves the mean Gini from {by.iloc[0]:.3f} to {by.iloc[-1]:.3f}."
             )
+    lines += _crossings(summary, params, "ai_misallocation", "misallocates less")
     overall = summary[summary["metric"] == "ai_misallocation"].groupby("scheme")["mean"].mean().sort_values()
     if len(overall) > 1:
         lines.append(
@@ -89,6 +93,33 @@ def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
             f"the reference contribution (misallocation {overall.iloc[0]:.3f}) and "
             f"<b>{html.escape(str(overall.index[-1]))}</b> furthest from it ({overall.iloc[-1]:.3f})."
         )
+    return lines
+
+
+def _crossings(summary: pd.DataFrame, params: list[str], metric: str, verb: str) -> list[str]:
+    """Where two schemes' curves of ``metric`` cross along a swept parameter (lower is better)."""
+    lines = []
+    sub = summary[summary["metric"] == metric]
+    for param in params:
+        if param not in sub.columns or not pd.api.types.is_numeric_dtype(sub[param]):
+            continue
+        curves = sub.groupby(["scheme", param])["mean"].mean().unstack(param)
+        if curves.shape[1] < 2:
+            continue
+        xs = list(curves.columns)
+        schemes = list(curves.index)
+        for i, a in enumerate(schemes):
+            for b in schemes[i + 1 :]:
+                diff = (curves.loc[a] - curves.loc[b]).to_numpy()
+                for k in range(len(xs) - 1):
+                    if np.sign(diff[k]) != np.sign(diff[k + 1]) and diff[k] != 0 and diff[k + 1] != 0:
+                        low, high = (a, b) if diff[k] < 0 else (b, a)
+                        lines.append(
+                            f"<b>{html.escape(str(low))}</b> {verb} than <b>{html.escape(str(high))}</b> at "
+                            f"<code>{html.escape(param)}</code> = {xs[k]:g}, and the order flips by {xs[k + 1]:g} "
+                            f"({metric}: {curves.loc[low, xs[k]]:.3f} vs {curves.loc[high, xs[k]]:.3f}, then "
+                            f"{curves.loc[low, xs[k + 1]]:.3f} vs {curves.loc[high, xs[k + 1]]:.3f})."
+                        )
     return lines
 
 
