@@ -93,7 +93,10 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['consumers']:,} | {r['creators']:,} | {r['build_s']:.1f} | {r['step_s'] * 1000:.1f} | "
                      f"{r['steps_per_s']:.2f} | {r['peak_mb']:.0f} |")
-    notes = [f"\n{args.steps} months per size, one arm (causal AI pool), fitted population of runs/default."]
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    notes = [f"\n{args.steps} months per size, one arm (causal AI pool), fitted population of runs/default; "
+             f"1-minute load average {load} at the end (other jobs shared the 2 cores)."]
     for creators in sorted({r["creators"] for r in rows}):
         sub = [r for r in rows if r["creators"] == creators]
         if len(sub) >= 2:
