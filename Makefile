@@ -37,8 +37,15 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+# Benchmarks (slow; results go to benchmarks/RESULTS.md). dattri, the external TRAK peer, is only needed here.
 bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/attribution_build.py
+	$(PY) benchmarks/economy_scale.py --full
+	$(PY) benchmarks/economy_vs_agents.py
+	$(RSIM) attribution build configs/attribution-small.yaml --out runs/small -q
+	$(RSIM) attribution groundtruth runs/small --config configs/groundtruth-small.yaml --workers 2
+	$(PY) benchmarks/attribution_faithfulness.py --run runs/small
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

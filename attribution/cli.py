@@ -94,7 +94,8 @@ def show(
 def groundtruth(
     run: Path = typer.Argument(..., help="A finished attribution run folder, e.g. runs/default."),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Ground-truth config YAML (default: configs/groundtruth-default.yaml sizes)."
+        None, "--config", "-c", help="Ground-truth config YAML, e.g. configs/groundtruth-default.yaml (default: the built-in "
+        "GroundTruthConfig: 32 LDS subsets with one seed, every creator left out once).",
     ),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Parallel training processes (one thread each)."),
     limit: int | None = typer.Option(None, help="Train at most this many new models now; rerun to continue."),
@@ -127,7 +128,12 @@ def groundtruth(
 @app.command()
 def evaluate(
     run: Path = typer.Argument(..., help="An attribution run folder with a ground truth, e.g. runs/default."),
-    dattri: bool = typer.Option(True, "--dattri/--no-dattri", help="Also score dattri's TRAK as an external peer."),
+    dattri: bool | None = typer.Option(
+        None, "--dattri/--no-dattri", help="Score dattri's TRAK as an external peer (default: if dattri is installed)."
+    ),
+    dattri_checkpoints: str = typer.Option(
+        "all", help="Checkpoints for dattri: 'all' (peer of trak), 'last' (peer of trak_1ckpt; 1/K the cost) or 'all,last'."
+    ),
     k: int = typer.Option(10, "-k", min=1, help="Top-k for similarity overlap and hidden-influencer mass."),
     random_seeds: int = typer.Option(5, min=1, help="Seeds of the random baseline."),
 ) -> None:
@@ -137,7 +143,10 @@ def evaluate(
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        ev = run_evaluate(run, dattri=dattri, k=k, random_seeds=random_seeds)
+        ev = run_evaluate(
+            run, dattri=dattri, k=k, random_seeds=random_seeds,
+            dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
+        )
     except (FileNotFoundError, ImportError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -1,0 +1,571 @@
+"""Ground truth by retraining: the counterfactual models that training-data attribution approximates.
+
+A *ground truth* is a set of models retrained with the run's own recipe (``model/train_config.yaml``)
+on subsets of its own training windows (``model/windows.npz``), each scored with the utility TRAK
+attributes: the log-likelihood of every generated output (:func:`~attribution.model.sequence_log_likelihood`)
+and the mean log-likelihood per event of the held-out real music. Kinds of retrained model (a
+:class:`RetrainJob` each):
+
+* ``lds``  – a random ``lds.fraction`` of the training *pieces*, ``lds.subsets`` subsets x ``lds.seeds``:
+  the linear datamodeling score (LDS) compares summed attribution over a subset with these utilities.
+* ``full`` – all pieces, one model per seed used by ``loco``/``loo``: the reference the changes are
+  measured from (same seed, so batch order and initialisation noise largely cancel).
+* ``loco`` – leave one creator's whole catalogue out, per creator and seed (royalties are paid per
+  catalogue; the held-out utility drop is the creator's counterfactual value to the model).
+* ``loo``  – leave one piece out, for a seeded sample of pieces and several seeds (noisy by nature).
+
+Layout under ``RUN/ground_truth/``::
+
+    config.yaml               the GroundTruthConfig used last
+    <kind>/<name>_seed<s>/    one model: train_config.yaml, history; when finished ``meta.yaml`` (kind, seed,
+                              left-out creator/piece, kept piece indices, training seconds) and
+                              ``utilities.npz`` (outputs: log-likelihood of each output in outputs.parquet
+                              order; heldout: mean log-likelihood per held-out event). Weights are deleted
+                              after scoring unless ``keep_weights`` is set.
+    models.parquet            one row per finished model: kind, name, seed, left_out, n_pieces, n_windows,
+                              seconds, heldout_ll
+    utilities.parquet         kind, name, seed, output_id, utility  (tidy; every finished model)
+    lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order)
+    loco.parquet              creator, seed, output_id, delta  (full minus without-creator utility;
+                              output_id ``__heldout__`` = held-out log-likelihood per event)
+    creator_value.parquet     creator, value  (mean over seeds of the held-out drop; the economy reads this)
+    loo.parquet               train_id, creator, seed, output_id, delta  (same convention, one piece left out)
+
+A model is finished when its ``meta.yaml`` exists (written last, atomically), so a rerun skips it; an
+interrupted model resumes from its own ``last.pt``. Subset masks and the leave-one-out sample are pure
+functions of their seeds and indices, so raising ``lds.subsets`` or ``loo.pieces`` keeps every model
+already trained. Models train in parallel processes (spawn), one torch thread each, so a model's
+numbers do not depend on how many workers ran.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "GroundTruthConfig",
+    "GroundTruthConfigError",
+    "RetrainJob",
+    "RunInputs",
+    "GroundTruthRun",
+    "train_job",
+    "output_utilities",
+    "loo_sample",
+    "GroundTruth",
+    "load_groundtruth_config",
+    "load_run_inputs",
+    "plan_jobs",
+    "lds_mask",
+    "run_groundtruth",
+    "collect_groundtruth",
+    "load_groundtruth",
+    "HELDOUT",
+]
+
+log = logging.getLogger(__name__)
+
+HELDOUT = "__heldout__"  # output_id used for the held-out real-music utility in tidy tables
+GROUND_TRUTH_DIR = "ground_truth"
+
+Kind = Literal["lds", "full", "loco", "loo"]
+
+
+# --------------------------------------------------------------------------------------- config
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LdsSection(_Section):
+    subsets: int = Field(32, ge=0)  # number of random subsets (0 = no LDS ground truth)
+    fraction: float = Field(0.5, gt=0, lt=1)  # share of training pieces in each subset
+    seeds: list[int] = Field(default_factory=lambda: [0])  # training seeds per subset (>= 2 gives a noise floor)
+    # train seeds[1:] only on the first `noise_subsets` subsets (None = all): a cheaper seed-vs-seed noise floor
+    noise_subsets: int | None = Field(None, ge=0)
+    mask_seed: int = 0
+
+
+class LocoSection(_Section):
+    enabled: bool = True
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    creators: list[str] | None = None  # None = every creator in corpus.parquet
+
+
+class LooSection(_Section):
+    pieces: int = Field(0, ge=0)  # size of the seeded sample of pieces (0 = no leave-one-piece-out)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1])
+    sample_seed: int = 0
+
+
+class GroundTruthConfig(_Section):
+    """What to retrain. Sizes are chosen from the measured time of one model (see configs/groundtruth-*.yaml)."""
+
+    lds: LdsSection = Field(default_factory=LdsSection)
+    loco: LocoSection = Field(default_factory=LocoSection)
+    loo: LooSection = Field(default_factory=LooSection)
+    keep_weights: bool = False  # keep each retrained model's final checkpoint (about 4 MB per 1M parameters)
+
+    @model_validator(mode="after")
+    def _distinct_seeds(self) -> GroundTruthConfig:
+        for name, seeds in (("lds.seeds", self.lds.seeds), ("loco.seeds", self.loco.seeds), ("loo.seeds", self.loo.seeds)):
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{name} lists a seed twice: {seeds}")
+        return self
+
+
+class GroundTruthConfigError(ValueError):
+    """A ground-truth config file is missing or invalid; the message lists every error with its key path."""
+
+
+def load_groundtruth_config(path: str | Path) -> GroundTruthConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise GroundTruthConfigError(f"ground-truth config {path} does not exist (see configs/groundtruth-*.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise GroundTruthConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return GroundTruthConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {exc.error_count()} error(s)"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+        raise GroundTruthConfigError("\n".join(lines)) from None
+
+
+# ---------------------------------------------------------------------------------------- inputs
+@dataclass
+class RunInputs:
+    """What retraining needs from a run folder: the exact windows, the recipe, the outputs."""
+
+    run_dir: Path
+    train_tokens: np.ndarray  # (n_windows, T+1)
+    train_piece: np.ndarray  # (n_windows,) row of corpus.parquet
+    val_tokens: np.ndarray  # (n_val_windows, T+1) held-out real music
+    pad_id: int
+    corpus: pd.DataFrame  # train_id, creator, ... in piece-index order
+    output_ids: list[str]
+    output_tokens: np.ndarray  # (n_outputs, L), BOS first
+    model_config: dict
+    train_config: dict
+
+    @property
+    def n_pieces(self) -> int:
+        return len(self.corpus)
+
+    @property
+    def creators(self) -> np.ndarray:
+        return self.corpus["creator"].to_numpy()
+
+
+def load_run_inputs(run_dir: str | Path) -> RunInputs:
+    """Read windows, recipe, corpus and outputs of a finished ``royaltysim attribution build``."""
+    run_dir = Path(run_dir)
+    needed = [
+        run_dir / "model" / "windows.npz",
+        run_dir / "model" / "train_config.yaml",
+        run_dir / "corpus.parquet",
+        run_dir / "outputs.parquet",
+    ]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run_dir} is not a finished attribution run: missing {missing}; "
+            "build it first with `royaltysim attribution build CONFIG --out RUN`"
+        )
+    w = np.load(run_dir / "model" / "windows.npz")
+    recipe = yaml.safe_load((run_dir / "model" / "train_config.yaml").read_text())
+    corpus = pd.read_parquet(run_dir / "corpus.parquet")
+    outputs = pd.read_parquet(run_dir / "outputs.parquet")
+    token_files = outputs["tokens"] if "tokens" in outputs else [f"outputs/{o}.npy" for o in outputs["output_id"]]
+    output_tokens = np.stack([np.load(run_dir / f) for f in token_files])
+    train_piece = w["train_piece"].astype(np.int64)
+    if len(train_piece) and train_piece.max() >= len(corpus):
+        raise ValueError(
+            f"{run_dir}/model/windows.npz refers to piece {train_piece.max()} but corpus.parquet has "
+            f"{len(corpus)} rows: the run folder mixes two builds; rebuild it"
+        )
+    return RunInputs(
+        run_dir=run_dir,
+        train_tokens=w["train_tokens"],
+        train_piece=train_piece,
+        val_tokens=w["val_tokens"],
+        pad_id=int(w["pad_id"]),
+        corpus=corpus,
+        output_ids=list(outputs["output_id"]),
+        output_tokens=output_tokens,
+        model_config=recipe["model"],
+        train_config=recipe["train"],
+    )
+
+
+# ------------------------------------------------------------------------------------------ jobs
+@dataclass(frozen=True)
+class RetrainJob:
+    """One model to retrain: which pieces it sees and with which seed."""
+
+    kind: Kind
+    name: str  # e.g. "s007", "all", a creator, a train_id
+    seed: int
+    keep: tuple[int, ...]  # piece indices (corpus.parquet rows) in its training set
+    left_out: str | None = None  # creator (loco) or train_id (loo)
+
+    @property
+    def folder(self) -> str:
+        return f"{self.kind}/{_safe(self.name)}_seed{self.seed}"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def lds_mask(n_pieces: int, fraction: float, mask_seed: int, index: int) -> np.ndarray:
+    """Subset ``index``: exactly ``round(fraction * n_pieces)`` pieces, a pure function of (mask_seed, index)."""
+    k = max(1, int(round(fraction * n_pieces)))
+    mask = np.zeros(n_pieces, dtype=bool)
+    mask[np.random.default_rng([mask_seed, index]).choice(n_pieces, size=k, replace=False)] = True
+    return mask
+
+
+def loo_sample(n_pieces: int, pieces: int, sample_seed: int) -> np.ndarray:
+    """The first ``pieces`` of a seeded permutation (so a larger sample extends a smaller one)."""
+    return np.random.default_rng(sample_seed).permutation(n_pieces)[: min(pieces, n_pieces)]
+
+
+def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
+    """Every model the config asks for, references first (they are needed by every difference)."""
+    n = inputs.n_pieces
+    everything = tuple(range(n))
+    creators = inputs.creators
+    jobs: list[RetrainJob] = []
+    ref_seeds = sorted(set(cfg.loco.seeds if cfg.loco.enabled else []) | set(cfg.loo.seeds if cfg.loo.pieces else []))
+    jobs += [RetrainJob("full", "all", s, everything) for s in ref_seeds]
+    # every subset with the first seed before any extra seed, so a partial ground truth is a usable one
+    for k, seed in enumerate(cfg.lds.seeds):
+        count = cfg.lds.subsets if k == 0 or cfg.lds.noise_subsets is None else min(cfg.lds.noise_subsets, cfg.lds.subsets)
+        for j in range(count):
+            keep = tuple(int(i) for i in np.flatnonzero(lds_mask(n, cfg.lds.fraction, cfg.lds.mask_seed, j)))
+            jobs.append(RetrainJob("lds", f"s{j:03d}", seed, keep))
+    if cfg.loco.enabled:
+        known = sorted(set(creators))
+        chosen = known if cfg.loco.creators is None else cfg.loco.creators
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise GroundTruthConfigError(f"loco.creators: {unknown} are not creators of this run; known: {known}")
+        for seed in cfg.loco.seeds:
+            for c in chosen:
+                keep = tuple(int(i) for i in np.flatnonzero(creators != c))
+                jobs.append(RetrainJob("loco", c, seed, keep, left_out=c))
+    if cfg.loo.pieces:
+        ids = inputs.corpus["train_id"].to_numpy()
+        for seed in cfg.loo.seeds:
+            for p in loo_sample(n, cfg.loo.pieces, cfg.loo.sample_seed):
+                keep = tuple(i for i in everything if i != int(p))
+                jobs.append(RetrainJob("loo", str(ids[p]), seed, keep, left_out=str(ids[p])))
+    return jobs
+
+
+# --------------------------------------------------------------------------------------- workers
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_inputs(run_dir: str) -> RunInputs:
+    return load_run_inputs(run_dir)
+
+
+def _is_done(folder: Path) -> bool:
+    return (folder / "meta.yaml").is_file() and (folder / "utilities.npz").is_file()
+
+
+def _read_meta(folder: Path) -> dict:
+    return yaml.safe_load((folder / "meta.yaml").read_text())
+
+
+def output_utilities(model, output_tokens: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Log-likelihood of each output under ``model`` (the TRAK target), (n_outputs,)."""
+    import torch
+
+    from .model import sequence_log_likelihood
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(output_tokens), batch_size):
+            batch = torch.as_tensor(output_tokens[start : start + batch_size], dtype=torch.long)
+            out.append(sequence_log_likelihood(model, batch).double().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weights: bool = False) -> dict:
+    """Retrain, score and record one model into ``root / job.folder``; returns its metadata.
+
+    Runs in a worker process (or in-process for ``workers=1``). Idempotent: a finished folder is read back.
+    """
+    import torch
+
+    from .model import ModelConfig
+    from .train import TrainConfig, evaluate_loss, load_model, train_model
+    from .windows import Windows
+
+    folder = Path(root) / job.folder
+    if _is_done(folder):
+        return _read_meta(folder)
+    inputs = _cached_inputs(str(Path(run_dir).resolve()))
+    mask = np.zeros(inputs.n_pieces, dtype=bool)
+    mask[list(job.keep)] = True
+    windows = Windows(inputs.train_tokens, inputs.train_piece, inputs.pad_id).subset(mask)
+    base = TrainConfig(**inputs.train_config)
+    # Only the seed changes the trajectory; one final checkpoint, no validation passes, one thread.
+    tcfg = replace(base, seed=job.seed, checkpoints=[1.0], eval_every=base.steps, threads=1)
+    mcfg = ModelConfig(**inputs.model_config)
+    threads = torch.get_num_threads()
+    t0 = time.perf_counter()
+    try:
+        result = train_model(windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder)
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.perf_counter() - t0
+    model = load_model(result.checkpoints[-1])
+    utilities = output_utilities(model, inputs.output_tokens)
+    heldout = np.nan
+    if len(inputs.val_tokens):
+        heldout = -evaluate_loss(model, Windows(inputs.val_tokens, np.zeros(len(inputs.val_tokens), np.int64), inputs.pad_id))
+    np.savez(folder / "utilities.npz", outputs=utilities, heldout=np.float64(heldout), output_ids=np.array(inputs.output_ids))
+    meta = {
+        "kind": job.kind,
+        "name": job.name,
+        "seed": job.seed,
+        "left_out": job.left_out,
+        "n_pieces": len(job.keep),
+        "n_windows": len(windows),
+        "seconds": round(seconds, 2),
+        "heldout_ll": float(heldout),
+        "final_train_loss": float(result.final_train_loss),
+        "keep": list(job.keep),
+    }
+    if not keep_weights:
+        for p in folder.glob("*.pt"):
+            p.unlink()
+    tmp = folder / "meta.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    tmp.replace(folder / "meta.yaml")
+    return meta
+
+
+# ------------------------------------------------------------------------------------ orchestrate
+@dataclass
+class GroundTruthRun:
+    """What one call to :func:`run_groundtruth` did."""
+
+    root: Path
+    planned: int
+    already_done: int
+    trained: int
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_groundtruth(
+    run_dir: str | Path,
+    cfg: GroundTruthConfig,
+    workers: int = 1,
+    progress: bool = True,
+    limit: int | None = None,
+) -> GroundTruthRun:
+    """Train every planned model that is not finished yet, then collect the tidy tables.
+
+    Args:
+        workers: parallel processes (spawned, one torch thread each); 1 trains in this process.
+        limit: train at most this many new models (useful to budget time; rerun to continue).
+    """
+    from tqdm.auto import tqdm
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    run_dir = Path(run_dir)
+    inputs = load_run_inputs(run_dir)
+    root = run_dir / GROUND_TRUTH_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    jobs = plan_jobs(cfg, inputs)
+    for job in jobs:  # a finished model must be the model the plan asks for
+        folder = root / job.folder
+        if _is_done(folder) and tuple(_read_meta(folder)["keep"]) != job.keep:
+            raise ValueError(
+                f"{folder} was trained on other pieces than this config plans (changed lds.fraction, "
+                "lds.mask_seed or loo.sample_seed?); remove that folder or restore the config"
+            )
+    todo = [j for j in jobs if not _is_done(root / j.folder)]
+    done_before = len(jobs) - len(todo)
+    if limit is not None:
+        todo = todo[:limit]
+    report = GroundTruthRun(root=root, planned=len(jobs), already_done=done_before, trained=0)
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(jobs), initial=done_before, desc="ground-truth models", disable=not progress, unit="model")
+    if workers == 1 or len(todo) <= 1:
+        for job in todo:
+            try:
+                train_job(job, run_dir, root, cfg.keep_weights)
+                report.trained += 1
+            except Exception as exc:  # keep going: one failed model must not lose the others
+                log.error("ground-truth model %s failed: %s", job.folder, exc)
+                report.failed.append((job.folder, repr(exc)))
+            bar.update(1)
+    elif todo:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+            futures = {pool.submit(train_job, job, str(run_dir), str(root), cfg.keep_weights): job for job in todo}
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    fut.result()
+                    report.trained += 1
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        f"a ground-truth worker process died while training {job.folder} (out of memory? "
+                        "or a script that starts workers without an `if __name__ == '__main__':` guard); "
+                        f"finished models are kept, rerun with fewer --workers to continue"
+                    ) from exc
+                except Exception as exc:
+                    log.error("ground-truth model %s failed: %s", job.folder, exc)
+                    report.failed.append((job.folder, repr(exc)))
+                bar.update(1)
+    bar.close()
+    report.seconds = time.perf_counter() - t0
+    collect_groundtruth(run_dir, cfg, inputs)
+    return report
+
+
+# -------------------------------------------------------------------------------------- collect
+@dataclass
+class GroundTruth:
+    """The finished models of a ground truth, as arrays aligned with the run's outputs and pieces.
+
+    Attributes:
+        models: one row per finished model (kind, name, seed, left_out, n_pieces, n_windows, seconds, heldout_ll).
+        output_ids: outputs, in outputs.parquet order (the columns of every utility array).
+        lds_masks: (M, n_pieces) bool, the subsets with at least one finished seed.
+        lds_utilities: (M, S, n_outputs) output log-likelihoods; NaN where a seed is not finished.
+        lds_seeds: the S seeds.
+        loco: creator, seed, output_id, delta (full minus without; ``__heldout__`` = held-out per event).
+        loo: train_id, creator, seed, output_id, delta.
+        creator_value: creator, value (mean held-out drop over seeds).
+    """
+
+    models: pd.DataFrame
+    output_ids: list[str]
+    lds_masks: np.ndarray
+    lds_utilities: np.ndarray
+    lds_seeds: list[int]
+    loco: pd.DataFrame
+    loo: pd.DataFrame
+    creator_value: pd.DataFrame
+
+    def seconds(self, kind: str) -> float:
+        return float(self.models.loc[self.models["kind"] == kind, "seconds"].sum())
+
+
+def _finished(root: Path) -> list[tuple[dict, np.ndarray, float]]:
+    rows = []
+    for meta_path in sorted(root.glob("*/*/meta.yaml")):
+        folder = meta_path.parent
+        if not _is_done(folder):
+            continue
+        u = np.load(folder / "utilities.npz")
+        rows.append((_read_meta(folder), u["outputs"], float(u["heldout"])))
+    return rows
+
+
+def _deltas(finished, kind: str, output_ids: list[str]) -> pd.DataFrame:
+    """full(seed) - without(seed) on every output and on held-out music, for models of ``kind``."""
+    refs = {m["seed"]: (u, h) for m, u, h in finished if m["kind"] == "full"}
+    rows = []
+    for m, u, h in finished:
+        if m["kind"] != kind or m["seed"] not in refs:
+            continue
+        ref_u, ref_h = refs[m["seed"]]
+        for oid, d in zip([*output_ids, HELDOUT], [*(ref_u - u), ref_h - h]):
+            rows.append({"left_out": m["left_out"], "seed": m["seed"], "output_id": oid, "delta": float(d)})
+    return pd.DataFrame(rows, columns=["left_out", "seed", "output_id", "delta"])
+
+
+def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = None, inputs: RunInputs | None = None) -> GroundTruth:
+    """Gather every finished model into arrays and write the tidy tables (see the module docstring)."""
+    run_dir = Path(run_dir)
+    root = run_dir / GROUND_TRUTH_DIR
+    inputs = inputs or load_run_inputs(run_dir)
+    if cfg is None:
+        cfg_path = root / "config.yaml"
+        cfg = GroundTruthConfig.model_validate(yaml.safe_load(cfg_path.read_text())) if cfg_path.is_file() else GroundTruthConfig()
+    finished = _finished(root)
+    output_ids = inputs.output_ids
+    models = pd.DataFrame(
+        [{k: m[k] for k in ("kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "heldout_ll")} for m, _, _ in finished],
+        columns=["kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "heldout_ll"],
+    )
+    util_rows = [
+        {"kind": m["kind"], "name": m["name"], "seed": m["seed"], "output_id": oid, "utility": float(v)}
+        for m, u, _ in finished
+        for oid, v in zip(output_ids, u)
+    ]
+    utilities = pd.DataFrame(util_rows, columns=["kind", "name", "seed", "output_id", "utility"])
+
+    # LDS: subsets in index order; a subset counts once any of its seeds is finished.
+    lds = [(m, u) for m, u, _ in finished if m["kind"] == "lds"]
+    seeds = sorted({m["seed"] for m, _ in lds} | set(cfg.lds.seeds)) if lds else list(cfg.lds.seeds)
+    indices = sorted({int(m["name"][1:]) for m, _ in lds})
+    masks = np.zeros((len(indices), inputs.n_pieces), dtype=bool)
+    util = np.full((len(indices), len(seeds), len(output_ids)), np.nan)
+    pos = {j: r for r, j in enumerate(indices)}
+    for m, u in lds:
+        r = pos[int(m["name"][1:])]
+        masks[r, m["keep"]] = True
+        util[r, seeds.index(m["seed"])] = u
+
+    loco = _deltas(finished, "loco", output_ids).rename(columns={"left_out": "creator"})
+    loo = _deltas(finished, "loo", output_ids).rename(columns={"left_out": "train_id"})
+    creator_of = dict(zip(inputs.corpus["train_id"].astype(str), inputs.corpus["creator"]))
+    loo.insert(1, "creator", loo["train_id"].map(creator_of))
+    held = loco[loco["output_id"] == HELDOUT]
+    creator_value = held.groupby("creator", as_index=False)["delta"].mean().rename(columns={"delta": "value"})
+
+    root.mkdir(parents=True, exist_ok=True)
+    models.to_parquet(root / "models.parquet", index=False)
+    utilities.to_parquet(root / "utilities.parquet", index=False)
+    np.save(root / "lds_masks.npy", masks)
+    loco.to_parquet(root / "loco.parquet", index=False)
+    loo.to_parquet(root / "loo.parquet", index=False)
+    if len(creator_value):
+        creator_value.to_parquet(root / "creator_value.parquet", index=False)
+    return GroundTruth(
+        models=models, output_ids=output_ids, lds_masks=masks, lds_utilities=util, lds_seeds=seeds,
+        loco=loco, loo=loo, creator_value=creator_value,
+    )
+
+
+def load_groundtruth(run_dir: str | Path) -> GroundTruth:
+    """Read the ground truth of a run (re-collected from the model folders, so always current)."""
+    root = Path(run_dir) / GROUND_TRUTH_DIR
+    if not root.is_dir() or not any(root.glob("*/*/meta.yaml")):
+        raise FileNotFoundError(
+            f"{root} holds no finished retrained model; run `royaltysim attribution groundtruth {run_dir}` first"
+        )
+    return collect_groundtruth(run_dir)

@@ -1,0 +1,134 @@
+"""Attribution faithfulness of a run against its retraining ground truth, recorded in RESULTS.md.
+
+    python benchmarks/attribution_faithfulness.py [--run runs/default ...] [--no-dattri] [--dattri-checkpoints all,last]
+
+Reads (or computes) ``RUN/evaluation`` with the same ``evaluate()`` as ``royaltysim attribution evaluate``
+and records the LDS table, the similarity-vs-TDA numbers, the noise floor and the costs in
+benchmarks/RESULTS.md under "Attribution faithfulness". The ground truth must exist
+(``royaltysim attribution groundtruth RUN --config configs/groundtruth-default.yaml --workers 2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results import record  # noqa: E402
+
+from attribution.evaluate import evaluate, lds_table  # noqa: E402
+
+
+def _f(x: float) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
+def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], k: int, note: str = "") -> str:
+    """Markdown for one run's evaluation (computed by ``evaluate``; dattri scores come from its cache)."""
+    ev = evaluate(run, dattri=dattri, k=k, dattri_checkpoints=dattri_checkpoints)
+    t = lds_table(ev)
+    f = ev.facts
+    lines = [
+        f"### `{run}`" + (f" ({note})" if note else ""),
+        "",
+        f"- {f['n_outputs']} generated outputs x {f['n_pieces']} training pieces; "
+        f"ground truth {f['models']} retrained models ({f['ground_truth_seconds']:.0f} s of single-thread training, "
+        f"median {f['seconds_per_model']:.0f} s a model): "
+        f"LDS {f.get('lds_models', 0)} models on {f.get('lds_subsets', 0)} subsets of "
+        f"{f.get('lds_fraction', 0):.0%} of the pieces (seeds {f.get('lds_seeds')}), "
+        f"LOCO {f.get('loco_creators', 0)} creators (seeds {f.get('loco_seeds')}), "
+        f"LOO {f.get('loo_pieces', 0)} pieces (seeds {f.get('loo_seeds')})",
+        "- utility: log-likelihood of each whole output (the TRAK target); LDS = mean over outputs of the Spearman "
+        "correlation across subsets, 95% bootstrap CI over outputs; seed sd = spread of the LDS across ground-truth "
+        "training seeds (random: across its own seeds)",
+        "",
+        "| method | family | LDS | 95% CI | seed sd | LOCO per output | LOCO total | vs held-out value | LOO corr |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in t.itertuples(index=False):
+        ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
+        lines.append(
+            f"| {r.method} | {r.family} | {_f(r.lds)} | {ci} | {_f(r.lds_seed_sd)} | {_f(r.loco_per_output)} | "
+            f"{_f(r.loco_total)} | {_f(r.loco_heldout_value)} | {_f(r.loo_corr)} |"
+        )
+    m = ev.metrics
+    noise = m[m["family"] == "noise"]
+    if len(noise):
+        lines += ["", "Noise floor (the ground truth against itself):", ""]
+        lines += [f"- {r.metric}: {_f(r.value)} (n = {r.n})" for r in noise.itertuples(index=False)]
+    k = f["k"]
+    sim = m[m["metric"].isin([f"top{k}_overlap_with_trak", f"trak_mass_outside_top{k}"])]
+    if len(sim):
+        lines += ["", f"Similarity against TRAK (top {k} of {f['n_pieces']} pieces, mean over outputs):", "",
+                  f"| measure | top-{k} overlap with TRAK | TRAK mass outside its top {k} |", "|---|---:|---:|"]
+        for meth, g in sim.groupby("method", sort=False):
+            v = g.set_index("metric")["value"]
+            lines.append(f"| {meth} | {_f(v.get(f'top{k}_overlap_with_trak'))} | {_f(v.get(f'trak_mass_outside_top{k}'))} |")
+    lines += ["", "Cost:", "", "| item | seconds |", "|---|---:|"]
+    lines += [f"| {r.item} | {r.seconds:.1f} |" for r in ev.costs.itertuples(index=False)]
+    lines += ["", "Findings (computed from the numbers above):", ""] + [f"- {x}" for x in ev.findings]
+    lines += ["", f"Report: `{run}/evaluation/report.html`.", ""]
+    return "\n".join(lines)
+
+
+def projector_seed_spread(run: str, seeds: list[int]) -> str:
+    """LDS of our TRAK (ensemble and final checkpoint) recomputed with other projector seeds: projection noise."""
+    import tempfile
+
+    import yaml
+
+    from attribution.evaluate import _piece_sum, _trak_checkpoints, lds_per_output
+    from attribution.model import ModelConfig, MusicTransformer
+    from attribution.retrain import load_groundtruth, load_run_inputs
+    from attribution.scoring import TrakConfig, compute_gradient_scores
+
+    run_dir = Path(run)
+    meta = yaml.safe_load((run_dir / "config.yaml").read_text())
+    trak = {k: v for k, v in meta["config"]["trak"].items() if k != "checkpoints"}
+    inputs, gt = load_run_inputs(run_dir), load_groundtruth(run_dir)
+    target = np.nanmean(gt.lds_utilities, axis=1)
+    ckpts = _trak_checkpoints(run_dir, meta)
+    lines = [f"Projection noise on `{run}`: our TRAK's LDS with other projector seeds (same model and ground truth):",
+             "", "| projector seed | trak | trak_1ckpt |", "|---:|---:|---:|"]
+    for seed in seeds:
+        cfg = TrakConfig(**{**trak, "projector_seed": seed})
+        with tempfile.TemporaryDirectory() as tmp:
+            g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
+                                        inputs.output_tokens, cfg, Path(tmp), progress=False)
+        lds = {m: np.nanmean(lds_per_output(_piece_sum(g.methods[m], inputs.train_piece, inputs.n_pieces),
+                                            gt.lds_masks, target)) for m in ("trak", "trak_1ckpt")}
+        lines.append(f"| {seed} | {lds['trak']:.3f} | {lds['trak_1ckpt']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", action="append", help="run folder (repeatable; default runs/default)")
+    ap.add_argument("--note", action="append", default=[], help="a note per --run, shown in its heading")
+    ap.add_argument("--no-dattri", action="store_true")
+    ap.add_argument("--dattri-checkpoints", action="append", default=[],
+                    help="per --run: all, last or all,last (default all); dattri is slow, see evaluate()")
+    ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--preamble", default="", help="text placed before the per-run sections")
+    ap.add_argument("--projector-seeds", default="", help="e.g. 1,2,3: our TRAK's LDS with these projector seeds "
+                    "on the first --run (its projection noise)")
+    args = ap.parse_args()
+    runs = args.run or ["runs/default"]
+    notes = args.note + [""] * (len(runs) - len(args.note))
+    which = args.dattri_checkpoints + ["all"] * (len(runs) - len(args.dattri_checkpoints))
+    body = args.preamble + "\n\n" + "\n".join(
+        section(r, False if args.no_dattri else None, tuple(x.strip() for x in w.split(",") if x.strip()), args.k, n)
+        for r, n, w in zip(runs, notes, which)
+    )
+    if args.projector_seeds:
+        seeds = [int(x) for x in args.projector_seeds.split(",")]
+        body += "\n" + projector_seed_spread(runs[0], seeds)
+    print(body)
+    record("Attribution faithfulness", body)
+
+
+if __name__ == "__main__":
+    main()
