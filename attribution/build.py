@@ -34,6 +34,7 @@ import yaml
 
 from .config import BuildConfig, MaestroCorpus, MidiFolderCorpus, Music21Corpus
 from .table import AttributionTable
+from .windows import piece_sum
 
 __all__ = ["build", "BuildResult", "load_pieces", "split_pieces"]
 
@@ -134,12 +135,6 @@ def _versions() -> dict[str, str]:
             pass
     return out
 
-
-def _piece_sum(window_scores: np.ndarray, window_piece: np.ndarray, n_pieces: int) -> np.ndarray:
-    """Sum window columns into piece columns: (..., n_windows) -> (..., n_pieces)."""
-    out = np.zeros(window_scores.shape[:-1] + (n_pieces,))
-    np.add.at(out, (..., window_piece), window_scores)
-    return out
 
 
 def _embeddings(model, tokens: np.ndarray, pad_id: int, batch_size: int = 64) -> np.ndarray:
@@ -259,8 +254,8 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> Build
             progress=progress,
         )
     n_pieces = len(train_idx)
-    piece_scores = {m: _piece_sum(v, train_windows.piece, n_pieces) for m, v in grads.methods.items()}
-    passages = _piece_sum(grads.segments, train_windows.piece, n_pieces)  # (n_out, n_seg, n_pieces)
+    piece_scores = {m: piece_sum(v, train_windows.piece, n_pieces) for m, v in grads.methods.items()}
+    passages = piece_sum(grads.segments, train_windows.piece, n_pieces)  # (n_out, n_seg, n_pieces)
 
     # 5. similarity legal proxies
     with stages.stage("similarity"):
@@ -275,8 +270,8 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True) -> Build
         bar.update(1)
         win_emb = _embeddings(final, train_windows.tokens[:, :-1], tokenizer.pad_id)
         weights = (train_windows.tokens[:, 1:] != tokenizer.pad_id).sum(1).astype(float)
-        piece_emb = _piece_sum((win_emb * weights[:, None]).T, train_windows.piece, n_pieces).T
-        piece_emb /= np.maximum(_piece_sum(weights, train_windows.piece, n_pieces), 1.0)[:, None]
+        piece_emb = piece_sum((win_emb * weights[:, None]).T, train_windows.piece, n_pieces).T
+        piece_emb /= np.maximum(piece_sum(weights, train_windows.piece, n_pieces), 1.0)[:, None]
         out_emb = _embeddings(final, output_tokens[:, : model_cfg.block_size], tokenizer.pad_id)
         piece_scores["sim_embedding"] = np.clip(cosine_matrix(out_emb, piece_emb), 0.0, None)
         bar.update(1)

@@ -8,12 +8,14 @@ model, training, generation, TRAK, similarity).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["BuildConfig", "BuildConfigError", "load_build_config"]
+__all__ = ["BuildConfig", "BuildConfigError", "load_build_config", "load_yaml_config"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -116,24 +118,30 @@ class BuildConfigError(ValueError):
     """A build config file is missing or invalid; the message lists every error with its key path."""
 
 
-def load_build_config(path: str | Path) -> BuildConfig:
+def load_yaml_config(path: str | Path, model: type[M], error: type[ValueError], what: str) -> M:
+    """Read a YAML config into ``model``; raise ``error`` listing every problem with its key path."""
     path = Path(path)
     if not path.is_file():
-        raise BuildConfigError(f"build config {path} does not exist (see configs/ for examples)")
+        raise error(f"{what} {path} does not exist (see configs/ for examples)")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise BuildConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise error(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise BuildConfigError(f"{path}: expected a mapping of sections at the top level")
+        raise error(f"{path}: expected a mapping of sections at the top level")
     try:
-        cfg = BuildConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{path}: {exc.error_count()} error(s)"]
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-        raise BuildConfigError("\n".join(lines)) from None
+        raise error("\n".join(lines)) from None
+
+
+def load_build_config(path: str | Path) -> BuildConfig:
+    path = Path(path)
+    cfg = load_yaml_config(path, BuildConfig, BuildConfigError, "build config")
     # Relative corpus paths are relative to the config file.
     base = path.parent
     corpus = cfg.corpus

@@ -37,6 +37,7 @@ from scipy.stats import rankdata
 
 from .retrain import HELDOUT, GroundTruth, RunInputs, load_groundtruth, load_run_inputs
 from .table import AttributionTable, is_similarity_method
+from .windows import piece_sum
 
 __all__ = [
     "spearman",
@@ -210,11 +211,6 @@ def stored_trak_features(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[
 
 
 # ------------------------------------------------------------------------------- dattri (peer)
-def _piece_sum(window_scores: np.ndarray, window_piece: np.ndarray, n_pieces: int) -> np.ndarray:
-    out = np.zeros(window_scores.shape[:-1] + (n_pieces,))
-    np.add.at(out, (..., window_piece), window_scores)
-    return out
-
 
 def dattri_trak_scores(
     inputs: RunInputs,
@@ -353,7 +349,7 @@ def _cached_dattri(
         inputs, ckpts, settings["proj_dim"], settings["regularization"], settings["proj_seed"], batch_size
     )
     seconds = time.perf_counter() - t0
-    scores = _piece_sum(windows, inputs.train_piece, inputs.n_pieces)
+    scores = piece_sum(windows, inputs.train_piece, inputs.n_pieces)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, scores=scores, seconds=seconds, settings=json.dumps(settings))
     return scores, seconds
@@ -423,11 +419,11 @@ def evaluate(
         t0 = time.perf_counter()
         for r in ridges:
             windows = trak_from_features(*features, ridge=r)
-            scores[f"trak_ridge{r:g}"] = _piece_sum(windows, inputs.train_piece, n_pieces)
+            scores[f"trak_ridge{r:g}"] = piece_sum(windows, inputs.train_piece, n_pieces)
         costs.append({"item": f"trak_ridge variants from stored features ({len(ridges)})", "kind": "attribution",
                       "seconds": time.perf_counter() - t0})
         if "trak" in scores:  # the recomputation must agree with traker at ridge 0
-            check = _piece_sum(trak_from_features(*features, ridge=0.0), inputs.train_piece, n_pieces)
+            check = piece_sum(trak_from_features(*features, ridge=0.0), inputs.train_piece, n_pieces)
             facts["trak_recompute_corr"] = float(np.corrcoef(check.ravel(), scores["trak"].ravel())[0, 1])
     for s in range(random_seeds):
         scores[f"random_{s}"] = random_scores(n_out, n_pieces, s)

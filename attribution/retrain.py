@@ -52,7 +52,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .config import load_yaml_config
 
 __all__ = [
     "GroundTruthConfig",
@@ -129,21 +131,7 @@ class GroundTruthConfigError(ValueError):
 
 
 def load_groundtruth_config(path: str | Path) -> GroundTruthConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise GroundTruthConfigError(f"ground-truth config {path} does not exist (see configs/groundtruth-*.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise GroundTruthConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return GroundTruthConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{path}: {exc.error_count()} error(s)"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-        raise GroundTruthConfigError("\n".join(lines)) from None
+    return load_yaml_config(path, GroundTruthConfig, GroundTruthConfigError, "ground-truth config")
 
 
 # ---------------------------------------------------------------------------------------- inputs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Windows", "make_windows"]
+__all__ = ["Windows", "make_windows", "piece_sum"]
 
 
 @dataclass
@@ -57,3 +57,13 @@ def make_windows(sequences: list[np.ndarray], block_size: int, pad_id: int) -> W
             owner.append(i)
     tokens = np.stack(rows) if rows else np.zeros((0, width), dtype=np.int64)
     return Windows(tokens=tokens, piece=np.asarray(owner, dtype=np.int64), pad_id=pad_id)
+
+
+def piece_sum(window_scores: np.ndarray, window_piece: np.ndarray, n_pieces: int) -> np.ndarray:
+    """Sum window columns into piece columns, (..., n_windows) -> (..., n_pieces).
+
+    A piece's attribution is the sum over its windows: the first-order estimate of removing all of them.
+    """
+    out = np.zeros(np.shape(window_scores)[:-1] + (n_pieces,))
+    np.add.at(out, (..., window_piece), window_scores)
+    return out

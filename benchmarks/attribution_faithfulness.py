@@ -80,7 +80,8 @@ def projector_seed_spread(run: str, seeds: list[int]) -> str:
 
     import yaml
 
-    from attribution.evaluate import _piece_sum, _trak_checkpoints, lds_per_output
+    from attribution.evaluate import _trak_checkpoints, lds_per_output
+    from attribution.windows import piece_sum
     from attribution.model import ModelConfig, MusicTransformer
     from attribution.retrain import load_groundtruth, load_run_inputs
     from attribution.scoring import TrakConfig, compute_gradient_scores
@@ -98,7 +99,7 @@ def projector_seed_spread(run: str, seeds: list[int]) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
                                         inputs.output_tokens, cfg, Path(tmp), progress=False)
-        lds = {m: np.nanmean(lds_per_output(_piece_sum(g.methods[m], inputs.train_piece, inputs.n_pieces),
+        lds = {m: np.nanmean(lds_per_output(piece_sum(g.methods[m], inputs.train_piece, inputs.n_pieces),
                                             gt.lds_masks, target)) for m in ("trak", "trak_1ckpt")}
         lines.append(f"| {seed} | {lds['trak']:.3f} | {lds['trak_1ckpt']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -36,7 +36,7 @@ def make_synthetic_run(
     Pieces are dealt to creators round-robin; outputs are sampled from the trained model; the attribution
     table holds traker's methods and one similarity proxy (cosine of token histograms).
     """
-    from attribution.build import _piece_sum
+    from attribution.windows import piece_sum
     from attribution.generate import sample
     from attribution.model import ModelConfig, MusicTransformer
     from attribution.scoring import TrakConfig, compute_gradient_scores
@@ -78,7 +78,7 @@ def make_synthetic_run(
         MusicTransformer(mcfg), result.checkpoints, windows.tokens, out_tokens, TrakConfig(proj_dim=proj_dim, lambda_reg=lambda_reg, batch_size=16),
         folder / "cache" / "trak", checkpoint_lrs=[_lr_at(s - 1, tcfg) for s in steps_], progress=False,
     )
-    scores = {m: _piece_sum(v, windows.piece, n_pieces) for m, v in grads.methods.items()}
+    scores = {m: piece_sum(v, windows.piece, n_pieces) for m, v in grads.methods.items()}
     hist = lambda seq: np.bincount(seq[(seq != PAD) & (seq < 300)], minlength=300).astype(float)  # noqa: E731
     scores["sim_tokens"] = cosine_matrix(np.stack([hist(s) for s in out_tokens]), np.stack([hist(p) for p in train]))
     frames = [
