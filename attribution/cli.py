@@ -97,7 +97,11 @@ def groundtruth(
         None, "--config", "-c", help="Ground-truth config YAML, e.g. configs/groundtruth-default.yaml (default: the built-in "
         "GroundTruthConfig: 32 LDS subsets with one seed, every creator left out once).",
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Parallel training processes (one thread each)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Parallel training processes."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Torch threads per model (default: the machine's cores divided among the workers). "
+        "On 2 cores one worker with 2 threads is ~25% faster than two 1-thread workers.",
+    ),
     limit: int | None = typer.Option(None, help="Train at most this many new models now; rerun to continue."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -111,7 +115,7 @@ def groundtruth(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_groundtruth_config(config) if config else GroundTruthConfig()
-        result = run_groundtruth(run, cfg, workers=workers, progress=not quiet, limit=limit)
+        result = run_groundtruth(run, cfg, workers=workers, progress=not quiet, limit=limit, threads=threads)
     except (GroundTruthConfigError, FileNotFoundError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ import pandas as pd
 import yaml
 from scipy.stats import rankdata
 
+from .snr import bootstrap_mean_ci, creator_snr, pearson_r2, snr_from_r2
 from .retrain import HELDOUT, GroundTruth, RunInputs, load_groundtruth, load_run_inputs
 from .table import AttributionTable, is_similarity_method
 from .windows import piece_sum
@@ -48,6 +50,9 @@ __all__ = [
     "rank_profile",
     "creator_matrix",
     "loco_per_output",
+    "creator_snr",
+    "pearson_r2",
+    "snr_from_r2",
     "random_scores",
     "dattri_trak_scores",
     "trak_from_features",
@@ -70,6 +75,8 @@ FIGURES = {
     "costs.png": "Cost of each method next to the retraining it approximates",
 }
 TDA_METHODS = ("trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos")
+SNR_FILE = "creator_snr.parquet"  # the economy reads it to mark each method's measured SNR on its noise sweeps
+SNR_COLUMNS = ["method", "family", "creators", "r2", "snr", "snr_low", "snr_high", "snr_corrected", "reliability"]
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -98,20 +105,6 @@ def lds_per_output(scores: np.ndarray, masks: np.ndarray, utilities: np.ndarray)
     """
     predicted = np.asarray(masks, float) @ np.asarray(scores, float).T  # (M, n_outputs)
     return np.array([spearman(predicted[:, o], utilities[:, o]) for o in range(predicted.shape[1])])
-
-
-def bootstrap_mean_ci(
-    values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of ``values`` (NaNs dropped) and its percentile-bootstrap confidence interval."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
-    tail = (1 - level) / 2
-    return float(v.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
 def _topk(x: np.ndarray, k: int) -> np.ndarray:
@@ -285,6 +278,7 @@ class Evaluation:
     findings: list[str]
     facts: dict = field(default_factory=dict)
     folder: Path | None = None
+    snr: pd.DataFrame = field(default_factory=pd.DataFrame)  # creator-level SNR per method (SNR_FILE)
 
     def value(self, method: str, metric: str) -> float:
         row = self.metrics[(self.metrics["method"] == method) & (self.metrics["metric"] == metric)]
@@ -497,9 +491,10 @@ def evaluate(
     # ---- leave-one-creator-out
     creators_all = sorted(set(inputs.creators))
     creator_rows: list[dict] = []
+    snr_table = pd.DataFrame(columns=SNR_COLUMNS)
     have_loco = len(gt.loco) > 0
     if have_loco:
-        loco = gt.loco[gt.loco["output_id"] != HELDOUT]
+        loco = gt.loco[(gt.loco["output_id"] != HELDOUT) & (gt.loco["creator"].isin(creators_all))]  # not the group
         mean_delta = loco.groupby(["output_id", "creator"])["delta"].mean().unstack("creator")
         names = [c for c in creators_all if c in mean_delta.columns]
         deltas = mean_delta.reindex(index=gt.output_ids, columns=names).to_numpy()
@@ -528,13 +523,47 @@ def evaluate(
                          "ci_low": lo, "ci_high": hi,
                          "spread": float(np.std([np.nanmean(x) for x in rand], ddof=1)) if len(rand) > 1 else float("nan"),
                          "n": len(rand)})
+        # Seed noise of the truth: two full-data models differ only by their seed; within one output every LOCO
+        # difference shares the full model, so across creators the noise is one retrained model's seed variance.
+        reliability = float("nan")
+        if len(gt.references) >= 2:
+            (ua, ha), (ub, hb) = (gt.references[s] for s in sorted(gt.references)[:2])
+            noise_var = float(np.mean((ua - ub) ** 2) / 2.0)
+            across = np.nanvar(deltas, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                add("retraining (seed vs seed)", "loco_reliability", np.clip(1.0 - noise_var / across, 0.0, 1.0))
+            reliability = float(np.clip(1.0 - noise_var / np.nanmean(across), 0.0, 1.0))
+            held_var = float(np.nanvar(value))
+            facts.update(loco_noise_sd=float(np.sqrt(noise_var)), loco_signal_sd=float(np.sqrt(np.nanmean(across))),
+                         loco_reliability=reliability, heldout_noise_sd=float(abs(ha - hb) / np.sqrt(2.0)),
+                         heldout_value_sd=float(np.sqrt(held_var)),
+                         heldout_reliability=float(np.clip(1.0 - (ha - hb) ** 2 / 2.0 / held_var, 0.0, 1.0)) if held_var > 0 else float("nan"))
+        # creator-level signal-to-noise ratio of every method, on the scale the economy's noise sweep uses
+        snr_rows = []
+        for m in [*methods, *random_names]:
+            cm = creator_matrix(scores[m], inputs.creators, creators_all)[:, [creators_all.index(c) for c in names]]
+            snr_rows.append({"method": m, "family": _family(m), **creator_snr(cm, deltas, reliability, n_boot=n_boot)})
+        snr = pd.DataFrame(snr_rows)
+        rand = snr["method"].str.startswith("random_")
+        if rand.any():
+            pooled = snr[rand][["r2", "snr", "snr_low", "snr_high", "snr_corrected"]].mean().to_dict()
+            snr = pd.concat([snr[~rand], pd.DataFrame([{"method": "random", "family": "baseline", **pooled}])], ignore_index=True)
+        snr.insert(2, "creators", len(names))
+        snr["reliability"] = reliability
+        snr_table = snr
+        for r in snr.itertuples():
+            rows.append({"method": r.method, "family": r.family, "metric": "creator_snr", "value": r.snr,
+                         "ci_low": r.snr_low, "ci_high": r.snr_high, "spread": float("nan"), "n": n_out})
+            rows.append({"method": r.method, "family": r.family, "metric": "creator_snr_corrected",
+                         "value": r.snr_corrected, "ci_low": float("nan"), "ci_high": float("nan"), "spread": float("nan"),
+                         "n": n_out})
         if len(seeds) >= 2:
             per_seed_d = [
                 loco[loco["seed"] == s].pivot_table(index="output_id", columns="creator", values="delta")
                 .reindex(index=gt.output_ids, columns=names).to_numpy() for s in seeds[:2]
             ]
             add("retraining (seed vs seed)", "loco_noise_ceiling", loco_per_output(per_seed_d[0], per_seed_d[1]))
-            held = gt.loco[gt.loco["output_id"] == HELDOUT].pivot_table(index="creator", columns="seed", values="delta")
+            held = gt.loco[(gt.loco["output_id"] == HELDOUT) & gt.loco["creator"].isin(names)].pivot_table(index="creator", columns="seed", values="delta")
             add("retraining (seed vs seed)", "heldout_value_seed_agreement",
                 spearman(held[seeds[0]].to_numpy(), held[seeds[1]].to_numpy()), n=len(held))
         # creator-level shares for the bars
@@ -546,6 +575,7 @@ def evaluate(
         for c in creators_all:
             row = {"creator": c, "pieces": int(pieces.get(c, 0)),
                    "loco_value": float(gt.creator_value.set_index("creator")["value"].get(c, np.nan)),
+                   "loco_basis": str(gt.creator_value.set_index("creator")["basis"].get(c, "none")),
                    "loco_value_share": float(value_share.get(c, np.nan)),
                    "piece_share": float(pieces.get(c, 0) / len(inputs.corpus))}
             if trak_share is not None:
@@ -593,10 +623,16 @@ def evaluate(
                         ("loo", "retraining: leave-one-piece-out"), ("full", "retraining: full-data references")):
         n_models = int((gt.models["kind"] == kind).sum())
         if n_models:
-            costs.append({"item": f"{label} ({n_models} models)", "kind": "ground truth", "seconds": gt.seconds(kind)})
-    costs_df = pd.DataFrame(costs, columns=["item", "kind", "seconds"])
-    gt_total = float(gt.models["seconds"].sum())
-    facts.update(ground_truth_seconds=gt_total, models=int(len(gt.models)),
+            costs.append({"item": f"{label} ({n_models} models)", "kind": "ground truth", "seconds": gt.seconds(kind),
+                          "core_seconds": gt.core_seconds(kind)})
+    # CPU-seconds make a 2-thread build stage and 1- or 2-thread retraining comparable; a build that left the
+    # thread count to torch ran on every core of its machine (taken to be this one's)
+    build_threads = int(meta.get("config", {}).get("threads") or meta.get("machine", {}).get("cpus") or os.cpu_count() or 1)
+    for c in costs:
+        c["core_seconds"] = c["seconds"] * build_threads if c["kind"] == "attribution" else c.pop("core_seconds")
+    costs_df = pd.DataFrame(costs, columns=["item", "kind", "seconds", "core_seconds"])
+    gt_total = gt.core_seconds()
+    facts.update(ground_truth_core_seconds=gt_total, build_threads=build_threads, models=int(len(gt.models)),
                  seconds_per_model=float(gt.models["seconds"].median()) if len(gt.models) else float("nan"))
 
     metrics = pd.DataFrame(rows, columns=["method", "family", "metric", "value", "ci_low", "ci_high", "spread", "n"])
@@ -609,6 +645,7 @@ def evaluate(
         findings=[],
         facts=facts,
         folder=out_dir,
+        snr=snr_table,
     )
     ev.findings = findings(ev)
     metrics.to_parquet(out_dir / "metrics.parquet", index=False)
@@ -616,6 +653,9 @@ def evaluate(
     ev.creators.to_parquet(out_dir / "creators.parquet", index=False)
     ev.profile.to_parquet(out_dir / "rank_profile.parquet", index=False)
     costs_df.to_parquet(out_dir / "costs.parquet", index=False)
+    (out_dir / SNR_FILE).unlink(missing_ok=True)
+    if len(snr_table):
+        snr_table[SNR_COLUMNS].to_parquet(out_dir / SNR_FILE, index=False)
     if report:
         write_report(ev, out_dir, run_dir)
     return ev
@@ -696,6 +736,26 @@ def findings(ev: Evaluation) -> list[str]:
         ceiling = ev.value("retraining (seed vs seed)", "loco_noise_ceiling")
         if np.isfinite(ceiling):
             out.append(f"Between two LOCO seeds the per-output creator ranking agrees with Spearman {ceiling:.3f}.")
+        rel = ev.facts.get("loco_reliability")
+        if rel is not None and np.isfinite(rel):
+            out.append(
+                f"Seed noise in the truth: two full-data training seeds differ by {ev.facts['loco_noise_sd']:.2f} nats on an "
+                f"output's log-likelihood, against a spread of {ev.facts['loco_signal_sd']:.2f} nats across creators' "
+                f"leave-out differences, so {rel:.0%} of that spread is signal (the rest bounds every method's agreement)."
+            )
+    if len(ev.snr):
+        snr = ev.snr.set_index("method")
+        shown = [x for x in ("trak", "trak_1ckpt", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist",
+                             "sim_interval_ngram", "random") if x in snr.index]
+        out.append(
+            "Creator-level signal-to-noise ratio against leave-one-creator-out (per output, r² across "
+            f"{int(snr['creators'].iloc[0])} creators; snr = r²/(1-r²), as the economy's noise sweep injects it): "
+            + ", ".join(f"{x} {snr.loc[x, 'snr']:.2f} [{snr.loc[x, 'snr_low']:.2f}, {snr.loc[x, 'snr_high']:.2f}]" for x in shown)
+            + ("; corrected for the truth's seed noise: "
+               + ", ".join(f"{x} {snr.loc[x, 'snr_corrected']:.2f}" for x in shown if np.isfinite(snr.loc[x, "snr_corrected"]))
+               if np.isfinite(snr["snr_corrected"]).any() else "")
+            + "."
+        )
     k = ev.facts.get("k")
     ov = m[m["metric"] == f"top{k}_overlap_with_trak"].set_index("method")["value"]
     hid = m[m["metric"] == f"trak_mass_outside_top{k}"].set_index("method")["value"]
@@ -714,12 +774,14 @@ def findings(ev: Evaluation) -> list[str]:
             f"would miss {verdict} of the contribution TRAK measures."
         )
     if len(ev.costs):
-        gt_s = ev.facts.get("ground_truth_seconds", 0.0)
+        gt_s = ev.facts.get("ground_truth_core_seconds", 0.0)
         trak = ev.costs[ev.costs["item"].str.startswith("trak")]
         if len(trak) and gt_s > 0:
+            t = trak.iloc[0]
             out.append(
-                f"Cost: the traker pass ({trak['seconds'].iloc[0]:.0f} s) is {trak['seconds'].iloc[0] / gt_s:.1%} of the "
-                f"{ev.facts.get('models')} retrained models ({gt_s:.0f} s of single-thread training)."
+                f"Cost: the traker pass ({t['seconds']:.0f} s on {ev.facts['build_threads']} threads, {t['core_seconds']:.0f} "
+                f"CPU-seconds) is {t['core_seconds'] / gt_s:.1%} of the {ev.facts.get('models')} retrained models "
+                f"({gt_s:.0f} CPU-seconds of training)."
             )
     return out
 
@@ -778,9 +840,9 @@ def _figures(ev: Evaluation, out_dir: Path) -> None:
     if len(ev.costs):
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(ev.costs) + 1.5))
         colors = ["C0" if k == "attribution" else "C1" for k in ev.costs["kind"]]
-        ax.barh(ev.costs["item"], ev.costs["seconds"], color=colors)
+        ax.barh(ev.costs["item"], ev.costs["core_seconds"], color=colors)
         ax.set_xscale("log")
-        ax.set_xlabel("seconds (log scale)")
+        ax.set_xlabel("CPU-seconds (log scale)")
         fig.tight_layout()
         fig.savefig(out_dir / "costs.png", dpi=110)
         plt.close(fig)

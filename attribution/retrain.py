@@ -23,25 +23,33 @@ Layout under ``RUN/ground_truth/``::
                               order; heldout: mean log-likelihood per held-out event). Weights are deleted
                               after scoring unless ``keep_weights`` is set.
     models.parquet            one row per finished model: kind, name, seed, left_out, n_pieces, n_windows,
-                              seconds, heldout_ll
+                              seconds, threads, heldout_ll
     utilities.parquet         kind, name, seed, output_id, utility  (tidy; every finished model)
     lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order)
     loco.parquet              creator, seed, output_id, delta  (full minus without-creator utility;
                               output_id ``__heldout__`` = held-out log-likelihood per event)
-    creator_value.parquet     creator, value  (mean over seeds of the held-out drop; the economy reads this)
+    creator_value.parquet     creator, value, basis, seeds  (mean over seeds of the held-out drop per event)
+    creator_contribution.parquet  output_id, creator, delta, basis, seeds: every creator's counterfactual
+                              contribution to each output and to held-out music (the economy's "true
+                              contribution"); with ``loco.rest`` the unlisted creators share their group's
+                              difference in proportion to training events (basis "group", else "alone")
     loo.parquet               train_id, creator, seed, output_id, delta  (same convention, one piece left out)
 
 A model is finished when its ``meta.yaml`` exists (written last, atomically), so a rerun skips it; an
 interrupted model resumes from its own ``last.pt``. Subset masks and the leave-one-out sample are pure
 functions of their seeds and indices, so raising ``lds.subsets`` or ``loo.pieces`` keeps every model
-already trained. Models train in parallel processes (spawn), one torch thread each, so a model's
-numbers do not depend on how many workers ran.
+already trained. Models train in parallel processes (spawn) with ``threads`` torch threads each (default:
+the machine's cores shared among the workers; one process with 2 threads trains a default model in 244 s
+against 310 s per model for two 1-thread processes side by side, measured 2026-11-24 on 2 idle cores).
+A model's numbers depend on its seed and its thread count (recorded in ``meta.yaml``; the thread count
+changes only the order of floating-point sums, far below the seed-to-seed noise).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -74,11 +82,14 @@ __all__ = [
     "collect_groundtruth",
     "load_groundtruth",
     "HELDOUT",
+    "REST",
+    "creator_contribution",
 ]
 
 log = logging.getLogger(__name__)
 
 HELDOUT = "__heldout__"  # output_id used for the held-out real-music utility in tidy tables
+REST = "__rest__"  # left_out of the model without every creator that loco.creators does not list
 GROUND_TRUTH_DIR = "ground_truth"
 
 Kind = Literal["lds", "full", "loco", "loo"]
@@ -102,6 +113,15 @@ class LocoSection(_Section):
     enabled: bool = True
     seeds: list[int] = Field(default_factory=lambda: [0])
     creators: list[str] | None = None  # None = every creator in corpus.parquet
+    # with a `creators` list: also leave every other creator out *together* (one model per seed); their joint
+    # value is split among them in proportion to training events (see collect_groundtruth)
+    rest: bool = False
+
+
+class FullSection(_Section):
+    # extra seeds of the all-pieces reference model (loco/loo seeds always get one); two or more seeds give
+    # the seed-vs-seed noise floor of the leave-out differences without retraining every leave-out twice
+    seeds: list[int] = Field(default_factory=list)
 
 
 class LooSection(_Section):
@@ -114,13 +134,15 @@ class GroundTruthConfig(_Section):
     """What to retrain. Sizes are chosen from the measured time of one model (see configs/groundtruth-*.yaml)."""
 
     lds: LdsSection = Field(default_factory=LdsSection)
+    full: FullSection = Field(default_factory=FullSection)
     loco: LocoSection = Field(default_factory=LocoSection)
     loo: LooSection = Field(default_factory=LooSection)
     keep_weights: bool = False  # keep each retrained model's final checkpoint (about 4 MB per 1M parameters)
 
     @model_validator(mode="after")
     def _distinct_seeds(self) -> GroundTruthConfig:
-        for name, seeds in (("lds.seeds", self.lds.seeds), ("loco.seeds", self.loco.seeds), ("loo.seeds", self.loo.seeds)):
+        named = (("lds.seeds", self.lds.seeds), ("full.seeds", self.full.seeds), ("loco.seeds", self.loco.seeds), ("loo.seeds", self.loo.seeds))
+        for name, seeds in named:
             if len(set(seeds)) != len(seeds):
                 raise ValueError(f"{name} lists a seed twice: {seeds}")
         return self
@@ -239,7 +261,9 @@ def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
     everything = tuple(range(n))
     creators = inputs.creators
     jobs: list[RetrainJob] = []
-    ref_seeds = sorted(set(cfg.loco.seeds if cfg.loco.enabled else []) | set(cfg.loo.seeds if cfg.loo.pieces else []))
+    ref_seeds = sorted(
+        set(cfg.full.seeds) | set(cfg.loco.seeds if cfg.loco.enabled else []) | set(cfg.loo.seeds if cfg.loo.pieces else [])
+    )
     jobs += [RetrainJob("full", "all", s, everything) for s in ref_seeds]
     # every subset with the first seed before any extra seed, so a partial ground truth is a usable one
     for k, seed in enumerate(cfg.lds.seeds):
@@ -257,6 +281,9 @@ def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
             for c in chosen:
                 keep = tuple(int(i) for i in np.flatnonzero(creators != c))
                 jobs.append(RetrainJob("loco", c, seed, keep, left_out=c))
+            if cfg.loco.rest and set(chosen) != set(known):
+                keep = tuple(int(i) for i in np.flatnonzero(np.isin(creators, list(chosen))))
+                jobs.append(RetrainJob("loco", REST, seed, keep, left_out=REST))
     if cfg.loo.pieces:
         ids = inputs.corpus["train_id"].to_numpy()
         for seed in cfg.loo.seeds:
@@ -270,7 +297,7 @@ def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
 def _init_worker() -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # train_job sets the model's own thread count; this bounds the worker's start-up
 
 
 @functools.lru_cache(maxsize=2)
@@ -301,7 +328,7 @@ def output_utilities(model, output_tokens: np.ndarray, batch_size: int = 32) -> 
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weights: bool = False) -> dict:
+def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weights: bool = False, threads: int = 1) -> dict:
     """Retrain, score and record one model into ``root / job.folder``; returns its metadata.
 
     Runs in a worker process (or in-process for ``workers=1``). Idempotent: a finished folder is read back.
@@ -320,15 +347,15 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
     mask[list(job.keep)] = True
     windows = Windows(inputs.train_tokens, inputs.train_piece, inputs.pad_id).subset(mask)
     base = TrainConfig(**inputs.train_config)
-    # Only the seed changes the trajectory; one final checkpoint, no validation passes, one thread.
-    tcfg = replace(base, seed=job.seed, checkpoints=[1.0], eval_every=base.steps, threads=1)
+    # Only the seed changes the trajectory; one final checkpoint, no validation passes.
+    tcfg = replace(base, seed=job.seed, checkpoints=[1.0], eval_every=base.steps, threads=threads)
     mcfg = ModelConfig(**inputs.model_config)
-    threads = torch.get_num_threads()
+    threads_before = torch.get_num_threads()
     t0 = time.perf_counter()
     try:
         result = train_model(windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - t0
     model = load_model(result.checkpoints[-1])
     utilities = output_utilities(model, inputs.output_tokens)
@@ -344,6 +371,7 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
         "n_pieces": len(job.keep),
         "n_windows": len(windows),
         "seconds": round(seconds, 2),
+        "threads": threads,
         "heldout_ll": float(heldout),
         "final_train_loss": float(result.final_train_loss),
         "keep": list(job.keep),
@@ -376,17 +404,23 @@ def run_groundtruth(
     workers: int = 1,
     progress: bool = True,
     limit: int | None = None,
+    threads: int | None = None,
 ) -> GroundTruthRun:
     """Train every planned model that is not finished yet, then collect the tidy tables.
 
     Args:
-        workers: parallel processes (spawned, one torch thread each); 1 trains in this process.
+        workers: parallel processes (spawned); 1 trains in this process.
+        threads: torch threads per model; None = the machine's cores divided among the workers (at least 1).
         limit: train at most this many new models (useful to budget time; rerun to continue).
     """
     from tqdm.auto import tqdm
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     run_dir = Path(run_dir)
     inputs = load_run_inputs(run_dir)
     root = run_dir / GROUND_TRUTH_DIR
@@ -410,7 +444,7 @@ def run_groundtruth(
     if workers == 1 or len(todo) <= 1:
         for job in todo:
             try:
-                train_job(job, run_dir, root, cfg.keep_weights)
+                train_job(job, run_dir, root, cfg.keep_weights, threads)
                 report.trained += 1
             except Exception as exc:  # keep going: one failed model must not lose the others
                 log.error("ground-truth model %s failed: %s", job.folder, exc)
@@ -420,7 +454,7 @@ def run_groundtruth(
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-            futures = {pool.submit(train_job, job, str(run_dir), str(root), cfg.keep_weights): job for job in todo}
+            futures = {pool.submit(train_job, job, str(run_dir), str(root), cfg.keep_weights, threads): job for job in todo}
             for fut in as_completed(futures):
                 job = futures[fut]
                 try:
@@ -455,7 +489,8 @@ class GroundTruth:
         lds_seeds: the S seeds.
         loco: creator, seed, output_id, delta (full minus without; ``__heldout__`` = held-out per event).
         loo: train_id, creator, seed, output_id, delta.
-        creator_value: creator, value (mean held-out drop over seeds).
+        creator_value: creator, value (mean held-out drop over seeds), basis, seeds.
+        contribution: output_id, creator, delta, basis, seeds (:func:`creator_contribution`).
     """
 
     models: pd.DataFrame
@@ -466,9 +501,17 @@ class GroundTruth:
     loco: pd.DataFrame
     loo: pd.DataFrame
     creator_value: pd.DataFrame
+    contribution: pd.DataFrame = field(default_factory=pd.DataFrame)
+    references: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)  # full models: seed -> (outputs, heldout)
 
     def seconds(self, kind: str) -> float:
         return float(self.models.loc[self.models["kind"] == kind, "seconds"].sum())
+
+    def core_seconds(self, kind: str | None = None) -> float:
+        """Training seconds times the threads each model used (CPU-seconds), for ``kind`` or every model."""
+        m = self.models if kind is None else self.models[self.models["kind"] == kind]
+        threads = m["threads"].fillna(1) if "threads" in m else 1
+        return float((m["seconds"] * threads).sum())
 
 
 def _finished(root: Path) -> list[tuple[dict, np.ndarray, float]]:
@@ -505,10 +548,9 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
         cfg = GroundTruthConfig.model_validate(yaml.safe_load(cfg_path.read_text())) if cfg_path.is_file() else GroundTruthConfig()
     finished = _finished(root)
     output_ids = inputs.output_ids
-    models = pd.DataFrame(
-        [{k: m[k] for k in ("kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "heldout_ll")} for m, _, _ in finished],
-        columns=["kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "heldout_ll"],
-    )
+    cols = ["kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "threads", "heldout_ll"]
+    # models trained before the thread count was recorded ran on one thread
+    models = pd.DataFrame([{k: m.get(k, 1 if k == "threads" else None) for k in cols} for m, _, _ in finished], columns=cols)
     util_rows = [
         {"kind": m["kind"], "name": m["name"], "seed": m["seed"], "output_id": oid, "utility": float(v)}
         for m, u, _ in finished
@@ -532,8 +574,9 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     loo = _deltas(finished, "loo", output_ids).rename(columns={"left_out": "train_id"})
     creator_of = dict(zip(inputs.corpus["train_id"].astype(str), inputs.corpus["creator"]))
     loo.insert(1, "creator", loo["train_id"].map(creator_of))
-    held = loco[loco["output_id"] == HELDOUT]
-    creator_value = held.groupby("creator", as_index=False)["delta"].mean().rename(columns={"delta": "value"})
+    contribution = creator_contribution(loco, inputs.corpus)
+    held = contribution[contribution["output_id"] == HELDOUT]
+    creator_value = held[["creator", "delta", "basis", "seeds"]].rename(columns={"delta": "value"}).reset_index(drop=True)
 
     root.mkdir(parents=True, exist_ok=True)
     models.to_parquet(root / "models.parquet", index=False)
@@ -541,12 +584,46 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     np.save(root / "lds_masks.npy", masks)
     loco.to_parquet(root / "loco.parquet", index=False)
     loo.to_parquet(root / "loo.parquet", index=False)
+    for name in ("creator_value.parquet", "creator_contribution.parquet"):  # stale tables must not outlive their models
+        (root / name).unlink(missing_ok=True)
     if len(creator_value):
         creator_value.to_parquet(root / "creator_value.parquet", index=False)
+        contribution.to_parquet(root / "creator_contribution.parquet", index=False)
     return GroundTruth(
         models=models, output_ids=output_ids, lds_masks=masks, lds_utilities=util, lds_seeds=seeds,
-        loco=loco, loo=loo, creator_value=creator_value,
+        loco=loco, loo=loo, creator_value=creator_value, contribution=contribution,
+        references={int(m["seed"]): (u, float(h)) for m, u, h in finished if m["kind"] == "full"},
     )
+
+
+def creator_contribution(loco: pd.DataFrame, corpus: pd.DataFrame) -> pd.DataFrame:
+    """Each creator's counterfactual contribution to every output and to held-out music, mean over seeds.
+
+    Creators left out alone get their own difference (``basis`` "alone"). When a ``__rest__`` model left the
+    unlisted creators out together, each of them gets the group's difference times its share of the group's
+    training events (``basis`` "group"): retraining cannot tell members of one left-out group apart, and the
+    split by events is the neutral one (splitting by an attribution method would make the truth depend on
+    the estimate it is meant to check). Creators in neither get no row.
+
+    Returns:
+        output_id, creator, delta (full minus without), basis, seeds (how many seeds were averaged).
+    """
+    cols = ["output_id", "creator", "delta", "basis", "seeds"]
+    if loco.empty:
+        return pd.DataFrame(columns=cols)
+    mean = loco.groupby(["output_id", "creator"], as_index=False).agg(delta=("delta", "mean"), seeds=("seed", "nunique"))
+    alone = mean[mean["creator"] != REST].assign(basis="alone")
+    parts = [alone]
+    group = mean[mean["creator"] == REST]
+    if len(group):
+        weight = "events" if "events" in corpus.columns else None
+        sizes = corpus.groupby("creator")[weight].sum() if weight else corpus["creator"].value_counts()
+        members = sizes.drop(labels=[c for c in alone["creator"].unique() if c in sizes.index])
+        share = members / members.sum()
+        split = group.merge(share.rename("share").rename_axis("creator").reset_index(), how="cross", suffixes=("_g", ""))
+        split = split.assign(delta=split["delta"] * split["share"], basis="group")
+        parts.append(split[["output_id", "creator", "delta", "basis", "seeds"]])
+    return pd.concat(parts, ignore_index=True)[cols].sort_values(["output_id", "creator"], ignore_index=True)
 
 
 def load_groundtruth(run_dir: str | Path) -> GroundTruth:

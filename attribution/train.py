@@ -141,7 +141,11 @@ def train_model(
     cfg_path = folder / "train_config.yaml"
     if cfg_path.exists():
         previous = yaml.safe_load(cfg_path.read_text())
-        if previous != resolved:
+
+        def recipe(c: dict) -> dict:  # the thread count is how the run executes, not what it trains
+            return {**c, "train": {k: v for k, v in c.get("train", {}).items() if k != "threads"}}
+
+        if recipe(previous) != recipe(resolved):
             raise ValueError(
                 f"{folder} holds a training run with a different config; remove the folder or choose "
                 "another output folder to train this config"

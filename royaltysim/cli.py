@@ -144,7 +144,7 @@ def sweep(
 
         result = run_sweep(base, scenario.sweep, out, base_seed=seed, scheduler=scheduler, workers=workers,
                            source=str(file), progress=progress)
-    report = write_sweep_report(result, title=scenario.question)
+    report = write_sweep_report(result, title=scenario.question, run=scenario.source.run)
     typer.echo(f"{result.total} runs ({result.ran} run now, {result.total - result.ran} already done), "
                f"{len(result.failures)} failed; tables in {out}; report: {report}")
     for failure in result.failures:

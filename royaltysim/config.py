@@ -89,9 +89,17 @@ class _SourceBase(_Strict):
     run: Path = Field(Path("runs/default"), description="attribution run folder")
     causal_method: str = Field("trak", description="causal TDA method of the run used for `causal` payouts")
     similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
-    # inject noise into the causal scores the platform pays on (not into the reference "true contribution"):
-    # signal-to-noise ratio per output across creators, var(scores) / var(noise); None = the scores as they are
-    attribution_snr: float | None = Field(None, gt=0.0, description="signal-to-noise ratio of injected attribution noise")
+    # what counts as "true contribution" (payouts are compared with it); auto = the run's per-output
+    # leave-one-creator-out ground truth if it has one, else its held-out value, else its TRAK shares
+    reference: Literal["auto", "loco_outputs", "loco_heldout", "causal"] = Field(
+        "auto", description="true-contribution reference: auto, loco_outputs, loco_heldout or causal"
+    )
+    # pay causal royalties on the true contribution plus noise at this signal-to-noise ratio (per output across
+    # creators, var(truth) / var(noise); `royaltysim attribution evaluate` measures the same ratio for each real
+    # method); None = pay on the causal method's own scores
+    attribution_snr: float | None = Field(
+        None, gt=0.0, description="pay causal royalties on the truth plus noise at this signal-to-noise ratio"
+    )
 
 
 class CorpusSource(_SourceBase):

@@ -111,7 +111,7 @@ def build_world(scenario: Scenario, seed: int | None = None, table: AttributionT
     rng = np.random.default_rng([seed, _WORLD_STREAM])
     src = scenario.source
     table = table if table is not None else AttributionTable.load(src.run)
-    real = corpus_population(table, src.causal_method, src.similarity_method)
+    real = corpus_population(table, src.causal_method, src.similarity_method, src.reference)
     if src.kind == "corpus":
         population = real
         active = np.ones(population.n_creators, dtype=bool)

@@ -31,6 +31,8 @@ __all__ = [
     "CreatorPopulation",
     "AttributionStats",
     "GROUND_TRUTH_FILE",
+    "CONTRIBUTION_FILE",
+    "REFERENCES",
     "corpus_population",
     "attribution_stats",
     "fit_attribution_stats",
@@ -39,7 +41,9 @@ __all__ = [
     "measured_snr",
 ]
 
-GROUND_TRUTH_FILE = Path("ground_truth") / "creator_value.parquet"
+GROUND_TRUTH_FILE = Path("ground_truth") / "creator_value.parquet"  # creator, value (held-out drop), basis, seeds
+CONTRIBUTION_FILE = Path("ground_truth") / "creator_contribution.parquet"  # output_id, creator, delta, basis, seeds
+HELDOUT = "__heldout__"  # the output_id of held-out music in CONTRIBUTION_FILE (attribution.retrain.HELDOUT)
 _TINY = 1e-12
 
 
@@ -84,15 +88,46 @@ def _row_shares(x: np.ndarray) -> np.ndarray:
     return np.divide(x, totals, out=np.zeros_like(x), where=totals > 0)
 
 
+REFERENCES = ("auto", "loco_outputs", "loco_heldout", "causal")
+
+
+def _ground_truth_table(path: Path, what: str, names: np.ndarray) -> pd.DataFrame | None:
+    """A ground-truth table of the run, or None when absent; its creators must match the run's."""
+    if not path.is_file():
+        return None
+    gt = pd.read_parquet(path)
+    missing = sorted(set(names) - set(gt["creator"]))
+    if missing:
+        raise ValueError(
+            f"{path}: the {what} leaves out {len(missing)} of the run's creators ({', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}); retrain with every creator left out (configs/groundtruth-creators.yaml) "
+            "or with `loco.rest: true` (the unlisted creators left out together), or set source.reference: causal"
+        )
+    return gt
+
+
 def corpus_population(
-    table: AttributionTable, causal_method: str = "trak", similarity_method: str = "sim_embedding"
+    table: AttributionTable, causal_method: str = "trak", similarity_method: str = "sim_embedding",
+    reference: str = "auto",
 ) -> CreatorPopulation:
     """The creators of an attribution run with its real scores.
 
-    The reference ("true contribution") is the run's leave-one-creator-out ground truth
-    (``RUN/ground_truth/creator_value.parquet``, columns ``creator, value``) when it exists, else the
-    creator shares of the run's ``trak`` scores (of ``causal_method`` if the run has no ``trak``).
+    ``reference`` is what counts as each creator's "true contribution" (payouts are compared with it):
+
+    * ``loco_outputs`` -- the leave-one-creator-out drop of each output's log-likelihood
+      (``RUN/ground_truth/creator_contribution.parquet``): a creator's counterfactual value to each
+      generated piece, the quantity causal attribution estimates;
+    * ``loco_heldout`` -- the leave-one-creator-out drop on held-out real music
+      (``RUN/ground_truth/creator_value.parquet``), the same for every output: value to the model at large;
+    * ``causal`` -- the creator shares of the run's ``trak`` scores (of ``causal_method`` without ``trak``);
+    * ``auto`` -- the first of these the run has.
+
+    Negative differences (a catalogue whose removal helped) count as zero contribution. The training
+    value of a catalogue (what the training-data-share scheme is compared with) is its held-out value
+    when the run has one, else its seconds of music.
     """
+    if reference not in REFERENCES:
+        raise ValueError(f"source.reference: {reference!r} is not one of {', '.join(REFERENCES)}")
     names = np.array(table.creators)
     by_creator = table.corpus.groupby("creator")
     works = by_creator.size().reindex(names, fill_value=0).to_numpy(dtype=float)
@@ -100,21 +135,47 @@ def corpus_population(
     attribution = table.to_creators(causal_method, negative="keep").to_numpy(dtype=float)
     similarity = table.to_creators(similarity_method, negative="clip", how="max").to_numpy(dtype=float)
 
-    gt_path = table.path / GROUND_TRUTH_FILE if table.path is not None else None
-    if gt_path is not None and gt_path.is_file():
-        gt = pd.read_parquet(gt_path)
-        value = gt.set_index("creator")["value"].reindex(names).fillna(0.0).to_numpy(dtype=float)
-        value = np.clip(value, 0.0, None)
-        share = value / value.sum() if value.sum() > 0 else np.full(len(names), 1.0 / len(names))
-        reference = np.tile(share, (attribution.shape[0], 1))
-        label = "ground truth (leave-one-creator-out value)"
-        training_value = value
+    root = table.path if table.path is not None else None
+    want_outputs = reference in ("auto", "loco_outputs")
+    want_values = reference in ("auto", "loco_heldout", "loco_outputs")
+    contribution = _ground_truth_table(root / CONTRIBUTION_FILE, "per-output contribution", names) if root and want_outputs else None
+    values = _ground_truth_table(root / GROUND_TRUTH_FILE, "held-out value", names) if root and want_values else None
+    if reference in ("loco_outputs", "loco_heldout") and (contribution if reference == "loco_outputs" else values) is None:
+        wanted = CONTRIBUTION_FILE if reference == "loco_outputs" else GROUND_TRUTH_FILE
+        raise ValueError(
+            f"source.reference: {reference} needs {root / wanted if root else wanted}; run "
+            "`royaltysim attribution groundtruth RUN --config configs/groundtruth-default.yaml` first, or set "
+            "source.reference: causal"
+        )
+
+    training_value = seconds.copy()
+    if values is not None:
+        training_value = np.clip(values.set_index("creator")["value"].reindex(names).to_numpy(dtype=float), 0.0, None)
+    if contribution is not None:
+        per_output = contribution[contribution["output_id"] != HELDOUT].pivot_table(
+            index="output_id", columns="creator", values="delta"
+        )
+        missing = [o for o in table.output_ids if o not in per_output.index]
+        if missing:
+            raise ValueError(
+                f"{root / CONTRIBUTION_FILE}: no ground truth for outputs {missing[:5]}; the run's outputs changed "
+                "after the ground truth was trained, so retrain it"
+            )
+        ref = _row_shares(per_output.reindex(index=list(table.output_ids), columns=names).to_numpy(dtype=float))
+        basis = contribution.drop_duplicates("creator").set_index("creator")["basis"]
+        grouped = int((basis.reindex(names) == "group").sum())
+        label = "ground truth: leave-one-creator-out drop of each output's log-likelihood" + (
+            f" ({grouped} small creators left out together, their drop split by training events)" if grouped else ""
+        )
+    elif values is not None:
+        share = training_value / training_value.sum() if training_value.sum() > 0 else np.full(len(names), 1.0 / len(names))
+        ref = np.tile(share, (attribution.shape[0], 1))
+        label = "ground truth: leave-one-creator-out drop on held-out music"
     else:
         ref_method = "trak" if "trak" in table.methods else causal_method
-        reference = table.creator_shares(ref_method, negative="clip").to_numpy(dtype=float)
+        ref = table.creator_shares(ref_method, negative="clip").to_numpy(dtype=float)
         label = f"{ref_method} creator shares, negative catalogue totals clipped (no ground truth in the run)"
-        training_value = seconds.copy()
-    return CreatorPopulation(names, works, seconds, attribution, similarity, reference, label, training_value)
+    return CreatorPopulation(names, works, seconds, attribution, similarity, ref, label, training_value)
 
 
 # --------------------------------------------------------------------------- fitted population
@@ -332,33 +393,37 @@ def fit_attribution_stats(
 
 
 def with_attribution_noise(population: CreatorPopulation, snr: float, rng: np.random.Generator) -> CreatorPopulation:
-    """The population with Gaussian noise added to the causal scores the platform pays on.
+    """The population paid on its true contribution plus Gaussian noise at signal-to-noise ratio ``snr``.
 
-    For each output, the noise variance is the variance of its scores across creators divided by ``snr``
-    (so ``snr = 1`` means as much noise as signal). The reference ("true contribution") is untouched:
-    misallocation then measures what noisy attribution costs. The draws are standard normals scaled by
-    the noise level, so on the same ``rng`` every SNR level perturbs in the same directions and a sweep
-    over SNR compares like with like.
+    The causal scores the platform pays on become ``reference + noise``: for each output, the noise
+    variance is the variance of the reference across creators divided by ``snr`` (``snr = 1``: as much
+    noise as signal; ``snr -> inf``: causal royalties paid on the truth itself). This is the SNR that
+    :func:`measured_snr` (and ``royaltysim attribution evaluate``) measures for a real method against the
+    retraining truth, so a method's measured SNR can be read off a sweep over ``snr``. The reference is
+    untouched: misallocation then measures what noisy attribution costs. The draws are standard normals
+    scaled by the noise level, so on the same ``rng`` every SNR level perturbs in the same directions and
+    a sweep over SNR compares like with like.
     """
     if snr <= 0:
         raise ValueError(f"attribution_snr must be > 0, got {snr}")
-    a = population.attribution
-    sd = np.sqrt(a.var(axis=1, keepdims=True) / snr)
-    noisy = a + sd * rng.standard_normal(a.shape)
+    signal = population.reference
+    sd = np.sqrt(signal.var(axis=1, keepdims=True) / snr)
+    noisy = signal + sd * rng.standard_normal(signal.shape)
     return replace(population, attribution=noisy)
 
 
 def measured_snr(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Signal-to-noise ratio of a creator-level estimate against the truth: var(truth) / var(estimate - truth).
+    """Signal-to-noise ratio of a creator-level estimate against the truth, on :func:`with_attribution_noise`'s scale.
 
-    Both are first put on the same scale (least-squares fit of the estimate to the truth), since an
-    attribution method's scores are only defined up to a positive factor. ``inf`` when the fit is exact.
+    Arrays are (n_creators,) for one output or (n_outputs, n_creators). Per output, the squared correlation
+    across creators (adjusted for the number of creators) is averaged over outputs and turned into
+    snr = r2 / (1 - r2) (see :func:`attribution.snr.creator_snr`); the estimate's scale does not matter.
+    ``inf`` for an exact (rescaled) estimate, about 0 for an unrelated one.
     """
-    estimate = np.asarray(estimate, dtype=float).ravel()
-    truth = np.asarray(truth, dtype=float).ravel()
-    if estimate.shape != truth.shape or estimate.size < 3:
+    from attribution.snr import creator_snr
+
+    estimate = np.atleast_2d(np.asarray(estimate, dtype=float))
+    truth = np.atleast_2d(np.asarray(truth, dtype=float))
+    if estimate.shape != truth.shape or estimate.shape[1] < 3:
         raise ValueError(f"need matching arrays of at least 3 creators, got {estimate.shape} and {truth.shape}")
-    scale = float(estimate @ truth) / float(estimate @ estimate) if float(estimate @ estimate) > 0 else 0.0
-    residual = truth - scale * estimate
-    noise = float(residual.var())
-    return float("inf") if noise == 0 else float(truth.var()) / noise
+    return creator_snr(estimate, truth, n_boot=1)["snr"]

@@ -5,7 +5,11 @@
 * for each numeric swept parameter, line plots of Gini, AI-pool misallocation and active creators
   (mean over replicates, shaded 95% CI; other parameters averaged over) with one line per scheme;
 * for a two-parameter grid, a heat map per scheme of the mean Gini;
-* a table of every (scheme, point, metric) mean with its CI, and findings computed from the numbers.
+* a table of every (scheme, point, metric) mean with its CI, and findings computed from the numbers;
+* when the sweep varies ``source.attribution_snr`` and the attribution run has been evaluated against its
+  retraining ground truth, each real method's measured creator-level SNR
+  (``RUN/evaluation/creator_snr.parquet``, written by ``royaltysim attribution evaluate``) marked on the
+  SNR plots, and what each scheme's curves give at those SNRs (interpolated on the log-SNR axis).
 """
 
 from __future__ import annotations
@@ -23,7 +27,26 @@ import seaborn as sns  # noqa: E402
 
 from royaltysim.sweep import SweepResult, summarise  # noqa: E402
 
-__all__ = ["write_sweep_report", "PLOT_METRICS"]
+__all__ = ["write_sweep_report", "PLOT_METRICS", "SNR_PARAM", "measured_snr_markers"]
+
+SNR_PARAM = "source.attribution_snr"
+SNR_FILE = Path("evaluation") / "creator_snr.parquet"
+# methods worth a marker (the rest of the evaluation's table is ridge variants and per-seed baselines)
+MARKED = ("trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos", "dattri_trak", "sim_pitch_hist",
+          "sim_interval_ngram", "sim_embedding")
+
+
+def measured_snr_markers(run: str | Path) -> pd.DataFrame:
+    """Each real method's measured creator-level SNR for an attribution run (empty when not evaluated).
+
+    Columns: method, snr, snr_low, snr_high (95% CI), creators (how many were left out to measure it).
+    """
+    path = Path(run) / SNR_FILE
+    cols = ["method", "snr", "snr_low", "snr_high", "creators"]
+    if not path.is_file():
+        return pd.DataFrame(columns=cols)
+    table = pd.read_parquet(path)
+    return table[table["method"].isin(MARKED) & table["snr"].notna()][cols].reset_index(drop=True)
 
 PLOT_METRICS = {"gini": "Gini of creator income", "ai_misallocation": "AI-pool misallocation",
                 "active_creators": "active creators"}
@@ -33,7 +56,7 @@ def _numeric(table: pd.DataFrame, params: list[str]) -> list[str]:
     return [p for p in params if pd.api.types.is_numeric_dtype(table[p]) and table[p].nunique() > 1]
 
 
-def _line_plots(last: pd.DataFrame, param: str, out: Path) -> str:
+def _line_plots(last: pd.DataFrame, param: str, out: Path, markers: pd.DataFrame | None = None) -> str:
     metrics = [m for m in PLOT_METRICS if m in last.columns]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -43,6 +66,15 @@ def _line_plots(last: pd.DataFrame, param: str, out: Path) -> str:
         if values.min() > 0 and values.max() / values.min() >= 20:
             ax.set_xscale("log")  # e.g. signal-to-noise ratios spanning decades
         ax.set_title(PLOT_METRICS[metric])
+        if markers is not None and len(markers):
+            lo, hi = values.min(), values.max()
+            for r in markers.itertuples():
+                x = float(np.clip(r.snr, lo, hi))  # off the swept range: drawn at its edge, labelled with the value
+                ax.axvline(x, color="0.45", ls=":", lw=1)
+                if metric == metrics[0]:
+                    ax.annotate(f"{r.method} {r.snr:.2g}", (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                                fontsize=7, va="top", ha="right", color="0.3", xytext=(-2, -2),
+                                textcoords="offset points")
         ax.set_xlabel(param)
         ax.set_ylabel("")
         if ax is not axes[0][-1] and ax.get_legend() is not None:
@@ -68,6 +100,37 @@ def _heatmaps(last: pd.DataFrame, x: str, y: str, out: Path, metric: str = "gini
     fig.savefig(out / name, dpi=110)
     plt.close(fig)
     return name
+
+
+def _at_measured_snr(summary: pd.DataFrame, markers: pd.DataFrame) -> list[str]:
+    """What each scheme's mean misallocation and Gini are at each method's measured SNR (log-SNR interpolation)."""
+    sub = summary[summary["metric"].isin(["ai_misallocation", "gini"])]
+    if SNR_PARAM not in sub.columns or markers.empty:
+        return []
+    curves = sub.groupby(["metric", "scheme", SNR_PARAM])["mean"].mean()
+    grid = np.sort(sub[SNR_PARAM].astype(float).unique())
+    if len(grid) < 2:
+        return []
+    lines = []
+    schemes = list(dict.fromkeys(sub["scheme"]))
+    for r in markers.itertuples():
+        if not np.isfinite(r.snr) or r.snr <= 0:
+            where = "below" if np.isfinite(r.snr) else "above"
+            lines.append(f"{html.escape(r.method)}: measured SNR {r.snr:.3g} lies {where} any swept level.")
+            continue
+        x = np.log(np.clip(r.snr, grid[0], grid[-1]))
+        def at(metric: str, scheme: str) -> float:
+            c = curves.loc[(metric, scheme)].reindex(grid)
+            return float(np.interp(x, np.log(grid), c.to_numpy()))
+        mis = {sc: at("ai_misallocation", sc) for sc in schemes}
+        best = min(mis, key=mis.get)
+        edge = "" if grid[0] <= r.snr <= grid[-1] else f" (outside the swept {grid[0]:g}-{grid[-1]:g}: read at the edge)"
+        lines.append(
+            f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
+            f"{edge}, the least misallocating scheme is <b>{html.escape(str(best))}</b>; AI-pool misallocation "
+            + ", ".join(f"{html.escape(str(sc))} {v:.3f}" for sc, v in mis.items()) + "."
+        )
+    return lines
 
 
 def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
@@ -123,8 +186,15 @@ def _crossings(summary: pd.DataFrame, params: list[str], metric: str, verb: str)
     return lines
 
 
-def write_sweep_report(result: SweepResult, out_dir: str | Path | None = None, title: str = "Sweep") -> Path:
-    """Write ``sweep_report.html`` (and its PNGs) into ``out_dir`` (default: the sweep folder)."""
+def write_sweep_report(
+    result: SweepResult, out_dir: str | Path | None = None, title: str = "Sweep", run: str | Path | None = None
+) -> Path:
+    """Write ``sweep_report.html`` (and its PNGs) into ``out_dir`` (default: the sweep folder).
+
+    ``run``: the attribution run the scenario reads; its measured SNRs are marked when the sweep varies
+    ``source.attribution_snr`` (see :func:`measured_snr_markers`).
+    """
+    markers = measured_snr_markers(run) if run is not None and SNR_PARAM in result.params else pd.DataFrame()
     out = Path(out_dir or result.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = result.table
@@ -136,11 +206,18 @@ def write_sweep_report(result: SweepResult, out_dir: str | Path | None = None, t
     else:
         last = table[table["step"] == table["step"].max()]
         numeric = _numeric(last, result.params)
-        figures = [_line_plots(last, p, out) for p in numeric]
+        figures = [_line_plots(last, p, out, markers if p == SNR_PARAM else None) for p in numeric]
         if len(numeric) == 2:
             figures.append(_heatmaps(last, numeric[0], numeric[1], out))
         summary = result.summary if not result.summary.empty else summarise(table, result.params)
         findings = _findings(summary, numeric)
+        if SNR_PARAM in numeric:
+            findings += _at_measured_snr(summary, markers)
+            if markers.empty:
+                findings.append(
+                    "No measured SNR to mark: evaluate the attribution run against its retraining ground truth "
+                    "(<code>royaltysim attribution groundtruth RUN</code>, then <code>royaltysim attribution evaluate RUN</code>)."
+                )
         shown = summary[summary["metric"].isin(list(PLOT_METRICS) + ["top10_share", "consumer_welfare"])]
         body = shown.round(4).to_html(index=False, classes="summary", na_rep="")
     failures = "".join(

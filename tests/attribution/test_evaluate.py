@@ -12,6 +12,7 @@ import pytest
 from attribution.evaluate import (
     bootstrap_mean_ci,
     creator_matrix,
+    creator_snr,
     evaluate,
     lds_per_output,
     loco_per_output,
@@ -71,6 +72,23 @@ def test_creator_sums_and_loco_correlation():
     np.testing.assert_allclose(loco_per_output(cm, deltas), [0.5, 0.5])
 
 
+def test_creator_snr_recovers_the_injected_signal_to_noise_ratio():
+    rng = np.random.default_rng(0)
+    truth = rng.lognormal(0.0, 1.0, (400, 12))
+    sd = truth.std(axis=1, keepdims=True)
+    for snr in (0.3, 3.0):
+        estimate = 5.0 * (truth + sd / np.sqrt(snr) * rng.standard_normal(truth.shape))  # scale is irrelevant
+        got = creator_snr(estimate, truth, n_boot=200)
+        assert got["snr"] == pytest.approx(snr, rel=0.2)
+        assert got["snr_low"] <= got["snr"] <= got["snr_high"]
+    # a truth measured with seed noise: the raw SNR is attenuated, the corrected one recovers it
+    noisy_truth = truth + sd * rng.standard_normal(truth.shape)  # reliability 1/2
+    got = creator_snr(truth + sd / np.sqrt(3.0) * rng.standard_normal(truth.shape), noisy_truth, reliability=0.5, n_boot=200)
+    assert got["snr"] < 1.5 and got["snr_corrected"] == pytest.approx(3.0, rel=0.3)
+    assert creator_snr(truth, truth, n_boot=50)["snr"] == float("inf")
+    assert creator_snr(rng.standard_normal(truth.shape), truth, n_boot=50)["snr"] < 0.15
+
+
 def test_bootstrap_ci_brackets_the_mean():
     mean, lo, hi = bootstrap_mean_ci(np.array([0.1, 0.2, 0.3, 0.4, np.nan]), n_boot=500)
     assert mean == pytest.approx(0.25) and lo <= mean <= hi and lo >= 0.1 and hi <= 0.4
@@ -97,6 +115,10 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert {"trak_ridge0.01", "trak_ridge0.1", "trak_ridge1"} <= set(lds.index)
     assert {"loco_per_output", "loco_total", "loco_heldout_value", "loo_corr", "top3_overlap_with_trak",
             "trak_mass_outside_top3"} <= set(m["metric"])
+    snr = pd.read_parquet(out / "creator_snr.parquet").set_index("method")
+    assert {"trak", "sim_tokens", "random"} <= set(snr.index) and (snr["creators"] == 4).all()
+    assert (snr["snr"] >= 0).all() and 0 <= ev.facts["loco_reliability"] <= 1
+    assert {"creator_snr", "creator_snr_corrected", "loco_reliability"} <= set(m["metric"])
     creators = pd.read_parquet(out / "creators.parquet")
     assert sorted(creators["creator"]) == ["c0", "c1", "c2", "c3"]
     assert creators["trak_share"].sum() == pytest.approx(1.0)

@@ -12,9 +12,11 @@ import yaml
 
 from attribution.retrain import (
     HELDOUT,
+    REST,
     GroundTruthConfig,
     GroundTruthConfigError,
     collect_groundtruth,
+    creator_contribution,
     lds_mask,
     load_groundtruth,
     load_groundtruth_config,
@@ -154,8 +156,10 @@ def test_ground_truth_end_to_end(ground_truth_run):
     for name in ("models.parquet", "utilities.parquet", "loco.parquet", "loo.parquet", "creator_value.parquet", "lds_masks.npy"):
         assert (root / name).is_file(), name
     value = pd.read_parquet(root / "creator_value.parquet")
-    assert list(value.columns) == ["creator", "value"] and sorted(value["creator"]) == ["c0", "c1", "c2", "c3"]
-    assert np.isfinite(value["value"]).all()
+    assert list(value.columns) == ["creator", "value", "basis", "seeds"] and sorted(value["creator"]) == ["c0", "c1", "c2", "c3"]
+    assert np.isfinite(value["value"]).all() and set(value["basis"]) == {"alone"}
+    contribution = pd.read_parquet(root / "creator_contribution.parquet")
+    assert len(contribution) == 4 * 5 and set(contribution["output_id"]) == {"out000", "out001", "out002", "out003", HELDOUT}
     assert gt.lds_utilities.shape == (6, 2, 4)
     assert np.isfinite(gt.lds_utilities[:, 0]).all() and np.isfinite(gt.lds_utilities[:3, 1]).all()
     assert np.isnan(gt.lds_utilities[3:, 1]).all()
@@ -186,10 +190,37 @@ def test_rerun_trains_nothing_and_an_interrupted_model_is_redone_identically(gro
     for p in folder.glob("*.pt"):
         p.unlink()
     (folder / "DONE").unlink()
-    redo = run_groundtruth(run, TINY_GT, workers=1, progress=False)
+    redo = run_groundtruth(run, TINY_GT, workers=1, progress=False, threads=1)  # trained on 1 thread (2 workers)
     assert redo.trained == 1
     np.testing.assert_allclose(np.load(folder / "utilities.npz")["outputs"], before, rtol=1e-6)
     assert torch.get_num_threads() >= 1
+
+
+def test_rest_group_is_one_model_and_its_value_is_split_by_training_events(synthetic_run):
+    inputs = load_run_inputs(synthetic_run)
+    cfg = GroundTruthConfig(lds={"subsets": 0}, loco={"creators": ["c0", "c1"], "rest": True, "seeds": [0, 1]})
+    jobs = plan_jobs(cfg, inputs)
+    rest = [j for j in jobs if j.left_out == REST]
+    assert [j.seed for j in rest] == [0, 1]
+    kept = set(inputs.creators[list(rest[0].keep)])
+    assert kept == {"c0", "c1"}  # every unlisted creator is left out together
+    everyone = GroundTruthConfig(lds={"subsets": 0}, loco={"rest": True})
+    assert not [j for j in plan_jobs(everyone, inputs) if j.left_out == REST]  # nobody is left for a group
+
+    corpus = pd.DataFrame({"creator": ["a", "b", "b", "c"], "events": [10, 30, 30, 20]})
+    loco = pd.DataFrame({
+        "creator": ["a", "a", REST, REST, "a", REST],
+        "seed": [0, 0, 0, 0, 1, 1],
+        "output_id": ["o1", HELDOUT, "o1", HELDOUT, "o1", "o1"],
+        "delta": [1.0, 0.5, 8.0, 4.0, 3.0, 4.0],
+    })
+    got = creator_contribution(loco, corpus).set_index(["output_id", "creator"])
+    assert got.loc[("o1", "a"), "delta"] == pytest.approx(2.0) and got.loc[("o1", "a"), "seeds"] == 2
+    assert got.loc[("o1", "a"), "basis"] == "alone"
+    # the group (b: 60 events, c: 20) lost 6.0 on o1 on average over its two seeds: 3/4 to b, 1/4 to c
+    assert got.loc[("o1", "b"), "delta"] == pytest.approx(4.5) and got.loc[("o1", "c"), "delta"] == pytest.approx(1.5)
+    assert got.loc[(HELDOUT, "b"), "delta"] == pytest.approx(3.0) and got.loc[(HELDOUT, "b"), "basis"] == "group"
+    assert creator_contribution(loco.iloc[:0], corpus).empty
 
 
 def test_a_changed_subset_plan_is_refused(ground_truth_run):

@@ -11,6 +11,7 @@ import pytest
 
 from attribution.table import AttributionTable
 from royaltysim.population import (
+    CONTRIBUTION_FILE,
     GROUND_TRUTH_FILE,
     attribution_stats,
     corpus_population,
@@ -46,6 +47,38 @@ def test_ground_truth_is_the_reference_when_present(run_dir: Path, tmp_path: Pat
     assert pop.reference_label.startswith("ground truth")
     np.testing.assert_allclose(pop.reference[0], value / value.sum())
     np.testing.assert_allclose(pop.training_value, value)
+
+
+def test_per_output_ground_truth_is_the_reference_and_held_out_value_the_training_value(run_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    table = AttributionTable.load(run)
+    names, outputs = table.creators, table.output_ids
+    (run / GROUND_TRUTH_FILE).parent.mkdir()
+    rng = np.random.default_rng(0)
+    delta = rng.normal(1.0, 1.0, (len(outputs), len(names)))
+    rows = [{"output_id": o, "creator": c, "delta": delta[i, j], "basis": "alone", "seeds": 1}
+            for i, o in enumerate(outputs) for j, c in enumerate(names)]
+    rows += [{"output_id": "__heldout__", "creator": c, "delta": 0.1 * j, "basis": "alone", "seeds": 1} for j, c in enumerate(names)]
+    pd.DataFrame(rows).to_parquet(run / CONTRIBUTION_FILE)
+    pd.DataFrame({"creator": names, "value": 0.1 * np.arange(len(names))}).to_parquet(run / GROUND_TRUTH_FILE)
+    table = AttributionTable.load(run)
+    pop = corpus_population(table)
+    assert "each output" in pop.reference_label
+    expected = np.clip(delta, 0, None) / np.clip(delta, 0, None).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(pop.reference, expected)
+    np.testing.assert_allclose(pop.training_value, 0.1 * np.arange(len(names)))
+    held = corpus_population(table, reference="loco_heldout")
+    np.testing.assert_allclose(held.reference[0], np.arange(len(names)) / np.arange(len(names)).sum())
+    assert corpus_population(table, reference="causal").reference_label.startswith("trak")
+    # a ground truth that misses creators is refused with the fix, never silently read as zero contribution
+    pd.DataFrame([r for r in rows if r["creator"] != names[0]]).to_parquet(run / CONTRIBUTION_FILE)
+    with pytest.raises(ValueError, match=r"loco.rest: true"):
+        corpus_population(AttributionTable.load(run))
+    (run / CONTRIBUTION_FILE).unlink()
+    (run / GROUND_TRUTH_FILE).unlink()
+    with pytest.raises(ValueError, match="groundtruth"):
+        corpus_population(AttributionTable.load(run), reference="loco_outputs")
 
 
 def test_fitted_population_matches_the_source_statistics() -> None:

@@ -128,3 +128,30 @@ def test_cli_sweep_and_validate(run_dir, tmp_path):
     plain = write_yaml(tmp_path / "plain.yaml", small_scenario(run_dir))
     res = runner.invoke(app, ["sweep", str(plain)])
     assert res.exit_code == 2 and "no `sweep:` section" in res.output
+
+
+def test_snr_sweep_report_marks_each_methods_measured_snr(run_dir, tmp_path):
+    import shutil
+
+    from royaltysim.sweep_report import measured_snr_markers, write_sweep_report
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    assert measured_snr_markers(run).empty  # not evaluated yet
+    (run / "evaluation").mkdir()
+    pd.DataFrame({
+        "method": ["trak", "sim_embedding", "random", "trak_ridge1"], "family": "tda", "creators": 8,
+        "r2": 0.5, "snr": [2.0, 0.05, 0.0, 3.0], "snr_low": [1.0, 0.01, 0.0, 2.0], "snr_high": [3.0, 0.1, 0.0, 4.0],
+        "snr_corrected": float("nan"), "reliability": float("nan"),
+    }).to_parquet(run / "evaluation" / "creator_snr.parquet")
+    markers = measured_snr_markers(run)
+    assert list(markers["method"]) == ["trak", "sim_embedding"]  # real methods only, not baselines or variants
+
+    base = resolved(run_dir, source={"kind": "corpus", "run": str(run)})
+    result = run_sweep(base, SweepSpec(grid={"source.attribution_snr": [0.1, 1.0, 10.0]}, replicates=1), tmp_path / "s", workers=1)
+    page = write_sweep_report(result, title="snr", run=run).read_text()
+    assert (tmp_path / "s" / "sweep_source_attribution_snr.png").is_file()
+    assert "At the SNR measured for <b>trak</b>, 2.00 [1.00, 3.00]" in page
+    assert "At the SNR measured for <b>sim_embedding</b>, 0.05" in page and "read at the edge" in page
+    bare = write_sweep_report(result, tmp_path / "bare", title="snr", run=run_dir).read_text()
+    assert "No measured SNR to mark" in bare
