@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 #: the metrics a sweep summary and report show first
-SUMMARY_METRICS = ["gini", "top10_share", "ai_misallocation", "active_creators", "consumer_welfare", "platform_margin"]
+SUMMARY_METRICS = ["gini", "top10_share", "ai_misallocation", "active_creators", "consumer_welfare", "platform_margin",
+                   "opted_in", "ai_quality"]
 
 RUNS_DIR = "runs"
 SWEEP_FILE = "sweep.parquet"

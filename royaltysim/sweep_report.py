@@ -49,7 +49,9 @@ def measured_snr_markers(run: str | Path) -> pd.DataFrame:
     return table[table["method"].isin(MARKED) & table["snr"].notna()][cols].reset_index(drop=True)
 
 PLOT_METRICS = {"gini": "Gini of creator income", "ai_misallocation": "AI-pool misallocation",
-                "active_creators": "active creators"}
+                "active_creators": "active creators",
+                # what the platform gets: its margin, and the training data (and AI quality) that opt-outs cost it
+                "platform_margin": "platform margin", "opted_in": "creators in the training set", "ai_quality": "AI quality"}
 
 
 def _numeric(table: pd.DataFrame, params: list[str]) -> list[str]:
@@ -57,8 +59,14 @@ def _numeric(table: pd.DataFrame, params: list[str]) -> list[str]:
 
 
 def _line_plots(last: pd.DataFrame, param: str, out: Path, markers: pd.DataFrame | None = None) -> str:
-    metrics = [m for m in PLOT_METRICS if m in last.columns]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    metrics = [m for m in PLOT_METRICS if m in last.columns and (m in list(PLOT_METRICS)[:3] or last[m].nunique() > 1)]
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    axes = [list(grid.ravel())]
+    for ax in axes[0][len(metrics):]:
+        ax.remove()
+    axes = [axes[0][: len(metrics)]]
     for ax, metric in zip(axes[0], metrics):
         sns.lineplot(data=last, x=param, y=metric, hue="scheme", errorbar=("ci", 95), marker="o", ax=ax,
                      n_boot=500, seed=0)
@@ -103,8 +111,8 @@ def _heatmaps(last: pd.DataFrame, x: str, y: str, out: Path, metric: str = "gini
 
 
 def _at_measured_snr(summary: pd.DataFrame, markers: pd.DataFrame) -> list[str]:
-    """What each scheme's mean misallocation and Gini are at each method's measured SNR (log-SNR interpolation)."""
-    sub = summary[summary["metric"].isin(["ai_misallocation", "gini"])]
+    """Each scheme's mean misallocation and platform margin at each method's measured SNR (log-SNR interpolation)."""
+    sub = summary[summary["metric"].isin(["ai_misallocation", "platform_margin"])]
     if SNR_PARAM not in sub.columns or markers.empty:
         return []
     curves = sub.groupby(["metric", "scheme", SNR_PARAM])["mean"].mean()
@@ -128,7 +136,10 @@ def _at_measured_snr(summary: pd.DataFrame, markers: pd.DataFrame) -> list[str]:
         lines.append(
             f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
             f"{edge}, the least misallocating scheme is <b>{html.escape(str(best))}</b>; AI-pool misallocation "
-            + ", ".join(f"{html.escape(str(sc))} {v:.3f}" for sc, v in mis.items()) + "."
+            + ", ".join(f"{html.escape(str(sc))} {v:.3f}" for sc, v in mis.items())
+            + (("; platform margin " + ", ".join(f"{html.escape(str(sc))} {at('platform_margin', sc):,.0f}" for sc in schemes))
+               if "platform_margin" in sub["metric"].values else "")
+            + "."
         )
     return lines
 
@@ -149,6 +160,7 @@ def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
                 f"{hi:g} moves the mean Gini from {by.iloc[0]:.3f} to {by.iloc[-1]:.3f}."
             )
     lines += _crossings(summary, params, "ai_misallocation", "misallocates less")
+    lines += _crossings(summary, params, "platform_margin", "leaves the platform a smaller margin")
     overall = summary[summary["metric"] == "ai_misallocation"].groupby("scheme")["mean"].mean().sort_values()
     if len(overall) > 1:
         lines.append(
@@ -160,7 +172,7 @@ def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
 
 
 def _crossings(summary: pd.DataFrame, params: list[str], metric: str, verb: str) -> list[str]:
-    """Where two schemes' curves of ``metric`` cross along a swept parameter (lower is better)."""
+    """Where two schemes' curves of ``metric`` cross along a swept parameter (``verb`` says what the lower one does)."""
     lines = []
     sub = summary[summary["metric"] == metric]
     for param in params:
