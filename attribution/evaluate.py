@@ -880,7 +880,9 @@ def write_report(ev: Evaluation, out_dir: Path, run_dir: Path) -> Path:
         lds_rows=[[fmt(v) for v in row] for row in lt.itertuples(index=False)],
         metric_columns=list(others.columns),
         metric_rows=[[fmt(v) for v in row] for row in others.itertuples(index=False)],
-        cost_rows=[[r.item, r.kind, f"{r.seconds:.1f}"] for r in ev.costs.itertuples(index=False)],
+        cost_rows=[[r.item, r.kind, f"{r.seconds:.1f}", f"{r.core_seconds:.1f}"] for r in ev.costs.itertuples(index=False)],
+        snr_columns=list(ev.snr.columns),
+        snr_rows=[[fmt(v) for v in row] for row in ev.snr.sort_values("snr", ascending=False).itertuples(index=False)],
         figures={name: caption for name, caption in FIGURES.items() if (out_dir / name).is_file()},
     )
     path = out_dir / "report.html"

@@ -35,7 +35,7 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
         f"### `{run}`" + (f" ({note})" if note else ""),
         "",
         f"- {f['n_outputs']} generated outputs x {f['n_pieces']} training pieces; "
-        f"ground truth {f['models']} retrained models ({f['ground_truth_seconds']:.0f} s of single-thread training, "
+        f"ground truth {f['models']} retrained models ({f['ground_truth_core_seconds']:.0f} CPU-seconds of training, "
         f"median {f['seconds_per_model']:.0f} s a model): "
         f"LDS {f.get('lds_models', 0)} models on {f.get('lds_subsets', 0)} subsets of "
         f"{f.get('lds_fraction', 0):.0%} of the pieces (seeds {f.get('lds_seeds')}), "
@@ -67,8 +67,17 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
         for meth, g in sim.groupby("method", sort=False):
             v = g.set_index("metric")["value"]
             lines.append(f"| {meth} | {_f(v.get(f'top{k}_overlap_with_trak'))} | {_f(v.get(f'trak_mass_outside_top{k}'))} |")
-    lines += ["", "Cost:", "", "| item | seconds |", "|---|---:|"]
-    lines += [f"| {r.item} | {r.seconds:.1f} |" for r in ev.costs.itertuples(index=False)]
+    if len(ev.snr):
+        lines += ["", f"Creator-level signal-to-noise ratio against leave-one-creator-out ({int(ev.snr['creators'].iloc[0])} "
+                  "creators left out alone; per output r² across creators, adjusted, mean over outputs; snr = r²/(1-r²); "
+                  "corrected = divided by the truth's reliability from two full-data seeds"
+                  + (f", {f['loco_reliability']:.2f}" if np.isfinite(f.get("loco_reliability", np.nan)) else "") + "):", "",
+                  "| method | r² | SNR | 95% CI | SNR corrected |", "|---|---:|---:|---|---:|"]
+        for r in ev.snr.sort_values("snr", ascending=False).itertuples(index=False):
+            lines.append(f"| {r.method} | {_f(r.r2)} | {_f(r.snr)} | [{_f(r.snr_low)}, {_f(r.snr_high)}] | {_f(r.snr_corrected)} |")
+    lines += ["", f"Cost (CPU-seconds: wall seconds times threads; the build ran on {f['build_threads']} threads):", "",
+              "| item | wall seconds | CPU-seconds |", "|---|---:|---:|"]
+    lines += [f"| {r.item} | {r.seconds:.1f} | {r.core_seconds:.1f} |" for r in ev.costs.itertuples(index=False)]
     lines += ["", "Findings (computed from the numbers above):", ""] + [f"- {x}" for x in ev.findings]
     lines += ["", f"Report: `{run}/evaluation/report.html`.", ""]
     return "\n".join(lines)

@@ -124,6 +124,7 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert creators["trak_share"].sum() == pytest.approx(1.0)
     html = (out / "report.html").read_text()
     assert "Findings" in html and ev.findings and all(f in html for f in ("lds.png", "costs.png"))
+    assert "Creator-level signal-to-noise ratio" in html and "CPU-seconds" in html
     if HAVE_DATTRI:
         assert "dattri_trak" in lds.index
         # the same estimator on the same model: dattri's and our TRAK scores agree in sign and order
