@@ -23,12 +23,34 @@ per listener, which keeps the cost independent of the number of creators; person
 enter consumer welfare. Popularity spreads on the social network (a sparse adjacency built once
 from networkx): a share of sessions copies a random neighbour's pick of last month, so popular
 creators become more popular (cumulative advantage).
+
+How the hot path stays fast *and* draw-for-draw equal to the per-agent reference:
+
+* **Picks: table-guided inverse CDF** (:func:`_sample_grouped`). A session's pick is the first
+  category whose cumulative probability exceeds its uniform -- ``bisect_right`` on its group's row,
+  exactly as the reference computes it. Instead of a binary search per draw, ``[0, 1)`` is cut into
+  ``T`` equal buckets (a power of two, normally at least 4 per category) and a table built once a
+  month holds each bucket's answer where the bucket contains no bin edge; nearly every draw is one
+  lookup. The few draws in a bucket that holds an edge get a binary search between the bucket's
+  first and last candidate, which bracket the answer because the count of cumulative probabilities
+  at or below a threshold only grows with it. Because ``T`` is a power of two, ``floor(u * T)`` and ``j / T`` are
+  computed without rounding, so the bracket is exact and every pick -- draws lying exactly on a bin
+  edge and zero-probability categories (never picked) included -- equals the binary search's.
+* **Sessions by flat index.** Word of mouth, AI sessions and plays gather and scatter on
+  ``user * sessions + session`` rather than on (row, column) pairs; each listener's split of volume
+  over sessions never changes and is computed once.
+* **The stream matrix is built row by row** (:meth:`Consumers._stream_matrix`): each session becomes
+  one integer key (creator in the high bits, streams in the low bits), one sort of every row's keys
+  groups a listener's sessions by creator in ascending order, and the runs are the matrix's entries
+  already in canonical CSR order. scipy's COO-to-CSR assembly would sort the same entries again to
+  sum duplicates. Row and column sums add the entries in scipy's order, so they are the same numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import mesa
@@ -63,21 +85,90 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
-def _sample_grouped(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF sampling with one categorical distribution per group, in a single searchsorted.
+def _guide(cum: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The lookup tables of :func:`_sample_grouped` for a set of cumulative probability rows.
 
     Args:
-        cum: (n_groups, m) cumulative probabilities, last column exactly 1.
+        cum: (n_groups, m) cumulative probabilities, non-decreasing along each row.
+    Returns:
+        ``(T, guide, table)``: ``T`` buckets per group (a power of two, at least ``4 * m`` unless
+        the tables would outgrow ``2 ** 21`` entries), then two flat arrays whose group ``g``
+        starts at ``g * (T + 1)``: ``guide[g * (T + 1) + j]`` is the number of entries of ``cum[g]``
+        that are ``<= j / T`` (j = 0..T), capped at ``m - 1``; ``table[g * (T + 1) + j]`` (j < T) is
+        the pick of every draw in bucket ``[j / T, (j + 1) / T)`` where the bucket holds no bin
+        edge, -1 where it does.
+    """
+    n_groups, m = cum.shape
+    # the next power of two >= 4m: few buckets hold an edge. Any power of two gives the same picks,
+    # so with very many groups the tables are kept small instead (more draws then take the search)
+    n_buckets = 1 << max(2, min(int(4 * m - 1).bit_length(), (2**21 // n_groups).bit_length() - 1))
+    # cum <= j / T  <=>  ceil(cum * T) <= j, and multiplying by a power of two does not round
+    bounds = np.empty((n_groups, m + 2), dtype=np.intp)
+    bounds[:, 0], bounds[:, -1] = 0, n_buckets + 1
+    bounds[:, 1:-1] = np.minimum(np.ceil(cum * n_buckets), n_buckets)
+    # so the count is i for every j in [ceil(cum[i - 1] * T), ceil(cum[i] * T)): runs of i = 0..m
+    counts = np.minimum(np.arange(m + 1), m - 1)
+    guide = np.repeat(np.tile(counts, n_groups), np.diff(bounds, axis=1).ravel())
+    table = np.where(guide[1:] == guide[:-1], guide[:-1], -1)
+    return n_buckets, guide, table
+
+
+def _sample_grouped(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF sampling with one categorical distribution per group, guided by a lookup table.
+
+    The pick of a uniform ``u`` in group ``g`` is exactly ``bisect_right(cum[g], u)``, the first
+    category whose cumulative probability exceeds ``u`` (capped at ``m - 1``): what the per-agent
+    reference computes with :func:`bisect.bisect_right` and ``np.searchsorted(cum[g], u,
+    side="right")`` would give, but without a binary search per draw. ``[0, 1)`` is cut into ``T``
+    equal buckets, ``T`` a power of two so that ``floor(u * T)`` and ``j / T`` are exact; a table
+    (:func:`_guide`, built once per call) holds, for every bucket that contains no bin edge, the one
+    category all its draws fall in, which answers nearly every draw with one lookup. A draw in a
+    bucket that holds an edge is settled by a binary search between the bucket's first and last
+    candidate (the counts of ``cum[g]`` at most ``j / T`` and at most ``(j + 1) / T``, which bracket
+    the answer because the count is monotone in the threshold). So every pick equals the full
+    search's, draws lying exactly on an edge and zero-probability categories (never picked) included.
+
+    Args:
+        cum: (n_groups, m) cumulative probabilities, non-decreasing along each row, last column 1.
         group: (n,) group of each row of ``u``.
         u: (n, ...) uniforms in [0, 1).
     Returns:
         (n, ...) category indices in 0..m-1.
     """
-    n_groups, m = cum.shape
-    flat = (cum + np.arange(n_groups)[:, None]).ravel()  # strictly increasing across groups
-    g = group.reshape(group.shape + (1,) * (u.ndim - 1))
-    idx = np.searchsorted(flat, u + g, side="right") - g * m
-    return np.clip(idx, 0, m - 1)
+    n_buckets, guide, table = _guide(cum)
+    stride = n_buckets + 1
+    slot = (u * n_buckets).astype(np.intp)  # the draw's bucket, exactly floor(u * T)
+    slot += (group * stride).reshape(group.shape + (1,) * (u.ndim - 1))
+    picks = table[slot]
+    edgy = np.flatnonzero(picks < 0)
+    if edgy.size:
+        s = slot.ravel()[edgy]
+        lo, hi = guide[s], guide[s + 1]
+        x = u.ravel()[edgy]
+        cum_flat, offset = cum.ravel(), s // stride * cum.shape[1]
+        # bisect_right on [lo, hi], all draws in step: the answer a is in [lo, hi], cum[a] > x (a < m),
+        # and a draw whose range has closed (lo == hi == a) stays put, since then mid == a
+        for _ in range(int((hi - lo).max()).bit_length()):
+            mid = (lo + hi) >> 1
+            right = cum_flat[offset + mid] <= x
+            lo = np.where(right, mid + 1, lo)
+            hi = np.where(right, hi, mid)
+        picks.ravel()[edgy] = np.minimum(lo, cum.shape[1] - 1)  # (only a last column < 1 needs the cap)
+    return picks
+
+
+def _row_sums(matrix: sp.csr_matrix) -> np.ndarray:
+    """Row sums of a CSR matrix: what ``matrix.sum(axis=1)`` computes (the same reduceat), as a flat array."""
+    sums = np.zeros(matrix.shape[0])
+    rows = np.flatnonzero(np.diff(matrix.indptr))
+    if rows.size:
+        sums[rows] = np.add.reduceat(matrix.data, matrix.indptr[rows].astype(np.intp))
+    return sums
+
+
+def _column_sums(matrix: sp.csr_matrix) -> np.ndarray:
+    """Column sums of a CSR matrix: ``matrix.sum(axis=0)`` as a flat array, added in the same order, faster."""
+    return np.bincount(matrix.indices, weights=matrix.data, minlength=matrix.shape[1]).astype(float)
 
 
 def cumulative_probabilities(weights: np.ndarray) -> np.ndarray:
@@ -115,7 +206,12 @@ class Listening:
     @property
     def human_streams(self) -> np.ndarray:
         """(n_users,) human streams of each user."""
-        return np.asarray(self.streams.sum(axis=1)).ravel()
+        return _row_sums(self.streams)
+
+    @property
+    def creator_streams(self) -> np.ndarray:
+        """(n_creators,) human streams of each creator."""
+        return _column_sums(self.streams)
 
 
 @dataclass(frozen=True)
@@ -240,43 +336,93 @@ class Consumers:
         draws = ListeningDraws.draw(rng, n, k, copying)
         is_ai = draws.ai < (self.ai_affinity * ai_quality)[:, None]
         picks = _sample_grouped(creator_cum, self.group, draws.pick)  # (n, k)
+        # sessions are addressed by their flat index user * k + session from here on: one gather from
+        # a flat array is cheaper than indexing rows and columns
+        flat_picks = picks.reshape(-1)
+        human = ~is_ai
 
         if draws.social is not None and draws.copy is not None:
             deg = np.diff(self.adjacency.indptr)
-            social = (draws.social < self.social_share) & (deg > 0)[:, None] & ~is_ai
-            rows, cols = np.nonzero(social)
-            pair = (draws.copy[rows, cols] * (deg[rows] * k)).astype(np.int64)  # (neighbour, session) pair
-            neighbour = self.adjacency.indices[self.adjacency.indptr[rows] + pair // k]
-            copied = self.last_picks[neighbour, pair % k]
-            ok = copied < n_creators  # a neighbour's AI pick is not copied into a human session
-            ok[ok] = active[copied[ok]]
-            picks[rows[ok], cols[ok]] = copied[ok]
+            share = np.where(deg > 0, self.social_share, 0.0)  # nobody to copy without neighbours
+            social = np.flatnonzero((draws.social < share[:, None]) & human)
+            user = social // k
+            pair = (draws.copy.reshape(-1)[social] * (deg[user] * k)).astype(np.int64)  # (neighbour, session)
+            nth = pair // k  # (pair % k is several times slower than this and a product)
+            neighbour = self.adjacency.indices[self.adjacency.indptr[user] + nth]
+            copied = self.last_picks.reshape(-1)[neighbour * k + (pair - nth * k)]
+            # only an active creator is copied: not a neighbour's AI pick (into a human session), not
+            # a withdrawn catalogue, not "nothing"
+            ok = np.concatenate([active, np.zeros(n_outputs + 1, dtype=bool)])[copied]
+            flat_picks[social[ok]] = copied[ok]
 
-        ai_rows, ai_cols = np.nonzero(is_ai)
-        if n_outputs and ai_rows.size:
-            out = _sample_grouped(output_cum, self.segment[ai_rows], draws.pick[ai_rows, ai_cols])
-            picks[ai_rows, ai_cols] = n_creators + out
-        elif ai_rows.size:  # no AI service: those sessions stay human
-            is_ai[:] = False
+        ai = np.flatnonzero(is_ai)
+        if n_outputs and ai.size:
+            out = _sample_grouped(output_cum, self.segment[ai // k], draws.pick.reshape(-1)[ai])
+            flat_picks[ai] = n_creators + out
+        elif ai.size:  # no AI service: those sessions stay human
+            human[:] = True
+            ai = ai[:0]
 
-        # the volume split over sessions as evenly as integers allow: picks are already random, so
-        # which session gets the remainder does not matter (and a multinomial would cost 3x the month)
-        counts = self.volume[:, None] // k + (np.arange(k)[None, :] < (self.volume % k)[:, None])  # (n, k)
-        human = ~is_ai
-        human[human] = active[picks[human]]  # nothing to play from a withdrawn catalogue
-        users = np.broadcast_to(np.arange(n)[:, None], (n, k))
+        counts = self._session_counts
+        # nothing to play from a withdrawn catalogue; the AI's outputs always play
+        played = np.concatenate([active, np.ones(n_outputs, dtype=bool)])[picks]
+        streams = self._stream_matrix(np.where(played & human, picks, n_creators), counts, n_creators)
+        ai_counts = counts.reshape(-1)[ai].astype(float)
+        # (astype: bincount of nothing is an integer array, whatever the weights)
+        ai_plays = np.bincount(flat_picks[ai] - n_creators, weights=ai_counts, minlength=n_outputs).astype(float)
+        ai_streams = np.bincount(ai // k, weights=ai_counts, minlength=n).astype(float)
+        self.last_picks = np.where(played, picks, n_creators + n_outputs)  # "nothing": never copied
+        return Listening(streams, ai_plays, ai_streams, picks, np.where(played, counts, 0))
+
+    @cached_property
+    def _session_counts(self) -> np.ndarray:
+        """(n_users, sessions) streams of each session: the volume split over sessions as evenly as integers allow.
+
+        Picks are already random, so which session gets the remainder does not matter (and a
+        multinomial would cost 3x the month). The same every month: volumes do not change.
+        """
+        k = self.sessions
+        return self.volume[:, None] // k + (np.arange(k)[None, :] < (self.volume % k)[:, None])
+
+    @staticmethod
+    def _stream_matrix(picks: np.ndarray, counts: np.ndarray, n_creators: int) -> sp.csr_matrix:
+        """The (n_users, n_creators) stream matrix in canonical CSR form, built row by row.
+
+        Args:
+            picks: (n_users, sessions) creator of each human session; ``n_creators`` for a session
+                that streamed no creator.
+            counts: (n_users, sessions) streams of each session (non-negative integers).
+
+        Each session becomes one integer key, creator in the high bits and streams in the low bits;
+        sorting the keys of each row (a few dozen) groups the row's sessions by creator in
+        ascending order, so the runs of equal creators are the matrix's entries in canonical order
+        (sorted column indices, no duplicates) and their summed low bits its values. This skips
+        scipy's COO-to-CSR conversion and its duplicate summing, which sort the same entries again.
+        """
+        n, k = picks.shape
+        bits = max(int(counts.max(initial=0)).bit_length(), 1)
+        assert (n_creators + 1) << bits < np.iinfo(np.int64).max, "stream counts too large to pack"
+        key = picks.astype(np.int64) << bits
+        key |= counts
+        key.sort(axis=1)
+        key = key.reshape(-1)
+        creator = key >> bits
+        first = np.empty(key.size, dtype=bool)  # a run of one creator in one row starts here
+        np.not_equal(creator[1:], creator[:-1], out=first[1:])
+        first[::k] = True
+        first = np.flatnonzero(first)
+        data = np.add.reduceat(key & ((1 << bits) - 1), first) if first.size else np.zeros(0, np.int64)
+        indices = creator[first]
+        entry = indices < n_creators
+        # int32 indices where they fit, as scipy would choose (it would otherwise scan them to decide)
+        index = np.int32 if max(n * k, n_creators) < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(n + 1, dtype=index)
+        np.cumsum(np.bincount(first[entry] // k, minlength=n), out=indptr[1:])
         streams = sp.csr_matrix(
-            (counts[human].astype(float), (users[human], picks[human])), shape=(n, n_creators)
+            (data[entry].astype(float), indices[entry].astype(index), indptr), shape=(n, n_creators)
         )
-        streams.sum_duplicates()
-        ai_counts = np.where(is_ai, counts, 0)
-        ai_plays = np.bincount(
-            picks[is_ai] - n_creators, weights=counts[is_ai].astype(float), minlength=n_outputs
-        )[:n_outputs] if n_outputs else np.zeros(0)
-        self.last_picks = np.where(human | is_ai, picks, -1).astype(np.int64)
-        self.last_picks[self.last_picks < 0] = n_creators + n_outputs  # "nothing": never copied
-        played = np.where(human | is_ai, counts, 0)
-        return Listening(streams, ai_plays, ai_counts.sum(axis=1).astype(float), picks, played)
+        streams.has_canonical_format = True
+        return streams
 
     def welfare(
         self,
@@ -304,8 +450,9 @@ class Consumers:
             ]
         )
         picks = np.where(listening.counts > 0, listening.picks, n_creators + output_style.shape[0])
-        match = np.einsum("ukd,ud->uk", style[picks], self.taste)  # (n, k)
-        utility = match + quality[picks]
+        # take(axis=0): the same rows as style[picks], gathered a few times faster
+        match = np.einsum("ukd,ud->uk", style.take(picks, axis=0), self.taste)  # (n, k)
+        utility = match + quality.take(picks)
         counts = listening.counts.astype(float)
         total = counts.sum(axis=1)
         ok = total > 0
@@ -479,7 +626,7 @@ class Creator(mesa.Agent):
         super().__init__(model)
         self.index = index
         self.name = name
-        self.qualities = np.asarray(qualities, dtype=float)
+        self.qualities = qualities
         self.seconds_per_work = seconds_per_work
         self.training_works = float(self.qualities.size) if opted_in else 0.0
         self.training_seconds = self.training_works * seconds_per_work
@@ -503,17 +650,29 @@ class Creator(mesa.Agent):
 
     # --------------------------------------------------------------- state
     @property
+    def qualities(self) -> np.ndarray:
+        """Quality of each work in the catalogue; assign a whole new array to change it."""
+        return self._qualities
+
+    @qualities.setter
+    def qualities(self, value: np.ndarray) -> None:
+        self._qualities = np.asarray(value, dtype=float)
+        # read several times a month by the model for every creator; summed once per change
+        self._appeal = float(self._qualities.sum())
+
+    @property
     def works(self) -> int:
-        return int(self.qualities.size)
+        return int(self._qualities.size)
 
     @property
     def appeal(self) -> float:
         """Catalogue appeal: summed quality of works (more works -> more shelf space)."""
-        return float(self.qualities.sum())
+        return self._appeal
 
     @property
     def mean_quality(self) -> float:
-        return float(self.qualities.mean()) if self.qualities.size else 0.0
+        # the same number as qualities.mean(), which divides the same sum by the count
+        return self._appeal / self._qualities.size if self._qualities.size else 0.0
 
     # --------------------------------------------------------------- month
     def respond(self, statement: Statement) -> None:
@@ -551,7 +710,7 @@ class Creator(mesa.Agent):
         unit = self.model.income_unit
         net = (statement.human_pay[self.index] + statement.ai_pay[self.index]) / unit - self.costs
         floor = self.model.config.metrics.subsistence_line  # keeps tiny earners' ratios finite
-        return float(np.clip(net / max(self.expected, floor) - 1.0, -1.0, 2.0))
+        return min(max(float(net / max(self.expected, floor) - 1.0), -1.0), 2.0)  # clipped to [-1, 2]
 
     def _choose_strategy(self, b: BehaviourConfig, rng: np.random.Generator) -> None:
         """Keep the strategy, try one at random, or revise by logit over what each strategy earned peers."""
@@ -576,7 +735,8 @@ class Creator(mesa.Agent):
         if b.cost_per_work > 0:
             multiplier = min(marginal / b.cost_per_work, b.max_release_multiplier)
         n_new = int(rng.poisson(b.release_rate * multiplier))
-        new = [self.talent * rng.lognormal(0.0, b.work_sigma, n_new)]
+        # (drawing no works would consume no random numbers: skipping that draw leaves the stream as it is)
+        new = [self.talent * rng.lognormal(0.0, b.work_sigma, n_new)] if n_new else []
         self.costs += n_new * b.cost_per_work
         if "flood" in self.strategy:
             new.append(np.full(b.flood_batch, b.flood_quality * self.talent))
@@ -587,12 +747,12 @@ class Creator(mesa.Agent):
             self.costs += b.imitation_cost
         else:
             self.imitation -= 0.5 * b.imitation_speed * self.imitation
-        added = np.concatenate(new)
-        self.new_works = int(added.size)
-        self.qualities = np.concatenate([self.qualities, added])
+        self.new_works = sum(int(works.size) for works in new)
+        if new:
+            self.qualities = np.concatenate([self.qualities, *new])
         if self.opted_in:  # opted-in releases join the AI's training set
-            self.training_works += added.size
-            self.training_seconds += added.size * self.seconds_per_work
+            self.training_works += self.new_works
+            self.training_seconds += self.new_works * self.seconds_per_work
 
     def _decide_opt_in(self, statement: Statement, b: BehaviourConfig, rng: np.random.Generator) -> None:
         """Opt in to AI training while the AI income one expects covers one's aversion to it."""

@@ -234,6 +234,7 @@ class RoyaltyModel(mesa.Model):
         self.ai_quality = self._ai_quality()
         self.strategy_returns: dict[str, float] = {}
         self.human_rate = 0.0
+        self._style_memo: tuple[np.ndarray, np.ndarray] | None = None  # (imitation, styles), see _styles
         self.records: list[dict] = []
         self.creator_records: list[dict] = []
 
@@ -252,9 +253,14 @@ class RoyaltyModel(mesa.Model):
         return np.array([c.active for c in self.creators])
 
     def _styles(self) -> np.ndarray:
-        """(n_creators, style_dim) current styles: own style pulled toward the AI's by imitation."""
+        """(n_creators, style_dim) current styles: own style pulled toward the AI's by imitation (read-only)."""
         m = np.array([c.imitation for c in self.creators])[:, None]
-        return _unit((1.0 - m) * self.world.creator_style + m * self.ai_centroid[None, :])
+        # recomputed only when someone's imitation has moved (without imitators it never does)
+        if self._style_memo is None or not np.array_equal(self._style_memo[0], m):
+            styles = _unit((1.0 - m) * self.world.creator_style + m * self.ai_centroid[None, :])
+            styles.flags.writeable = False
+            self._style_memo = (m, styles)
+        return self._style_memo[1]
 
     def _choices(self) -> tuple[np.ndarray, np.ndarray]:
         """Cumulative choice probabilities of creators per (segment, heavy) group and of AI outputs per segment."""
@@ -336,6 +342,7 @@ class RoyaltyModel(mesa.Model):
         # inequality is over the creators who were in the market when the month was settled
         was_active = np.array([(c.active or c.exited) and not c.entered for c in self.creators])
         paid_to = income[was_active] if was_active.any() else np.zeros(1)
+        paid_pos = np.clip(paid_to, 0, None)
         pop = self.world.population
         plays = listening.ai_plays
         reference = plays @ pop.reference if plays.sum() > 0 else pop.reference.mean(axis=0)
@@ -350,7 +357,7 @@ class RoyaltyModel(mesa.Model):
         welfare = self.consumers.welfare(
             listening, self._styles(), quality / q_ref, self.world.output_style, self.ai_quality
         )
-        creator_streams = np.asarray(listening.streams.sum(axis=0)).ravel()
+        creator_streams = listening.creator_streams
         self.records.append(
             {
                 "scheme": self.arm.label,
@@ -380,13 +387,13 @@ class RoyaltyModel(mesa.Model):
                 "flooders": sum(c.active and "flood" in c.strategy for c in self.creators),
                 "imitators": sum(c.active and "imitate" in c.strategy for c in self.creators),
                 "imitation_drift": float(imitation[active].mean()) if active.any() else 0.0,
-                "gini": metrics.gini(np.clip(paid_to, 0, None)),
-                "top1_share": metrics.top_share(np.clip(paid_to, 0, None), 0.01),
-                "top10_share": metrics.top_share(np.clip(paid_to, 0, None), 0.10),
-                "theil": metrics.theil(np.clip(paid_to, 0, None)),
-                "atkinson": metrics.atkinson(np.clip(paid_to, 0, None), mcfg.atkinson_epsilon),
+                "gini": metrics.gini(paid_pos),
+                "top1_share": metrics.top_share(paid_pos, 0.01),
+                "top10_share": metrics.top_share(paid_pos, 0.10),
+                "theil": metrics.theil(paid_pos),
+                "atkinson": metrics.atkinson(paid_pos, mcfg.atkinson_epsilon),
                 "share_below_line": metrics.share_below(paid_to, mcfg.subsistence_line),
-                "hhi": metrics.hhi(np.clip(paid_to, 0, None)),
+                "hhi": metrics.hhi(paid_pos),
                 "ai_misallocation": metrics.misallocation(st.ai_pay, true),
                 "ai_rank_agreement": metrics.rank_agreement(st.ai_pay, true),
                 "reference": pop.reference_label,
@@ -394,26 +401,31 @@ class RoyaltyModel(mesa.Model):
             }
         )
         ref_share = true / true.sum() if true.sum() > 0 else np.zeros_like(true)
+        # per-creator columns as lists of Python floats: one conversion per column, not per value
+        streams, human_pay, ai_pay, income_, share = (
+            a.tolist() for a in (creator_streams, st.human_pay, st.ai_pay, income, ref_share)
+        )
+        label, seed, step = self.arm.label, self.seed, self.steps
         for c in self.creators:
             i = c.index
             self.creator_records.append(
                 {
-                    "scheme": self.arm.label,
-                    "seed": self.seed,
-                    "step": self.steps,
+                    "scheme": label,
+                    "seed": seed,
+                    "step": step,
                     "creator": c.name,
                     "active": c.active,
                     "opted_in": c.opted_in,
                     "strategy": c.strategy,
                     "works": c.works,
                     "new_works": c.new_works,
-                    "streams": float(creator_streams[i]),
-                    "human_pay": float(st.human_pay[i]),
-                    "ai_pay": float(st.ai_pay[i]),
-                    "income": float(income[i]),
+                    "streams": streams[i],
+                    "human_pay": human_pay[i],
+                    "ai_pay": ai_pay[i],
+                    "income": income_[i],
                     "net_income": float(c.net),
                     "expected_income": float(c.expected) if c.expected is not None else float("nan"),
                     "imitation": float(c.imitation),
-                    "true_share": float(ref_share[i]),
+                    "true_share": share[i],
                 }
             )

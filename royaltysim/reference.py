@@ -33,11 +33,9 @@ What the reference is for:
 3. **The baseline of the speed-up figure** (``benchmarks/economy_vs_agents.py``).
 
 Agreement is exact for every integer quantity (picks, streams, AI plays) and hence for everything
-downstream of them (settlement, creators' decisions, the model's random stream). Two places differ
-only in floating-point rounding: consumer welfare (per-listener sums in a different order; ~1e-15
-relative), and the vectorised sampler, which shifts each group's cumulative probabilities by the
-group index before one ``searchsorted`` and so could place a draw lying within ~2**-48 of a bin
-edge in the neighbouring bin (no such draw has been seen).
+downstream of them (settlement, creators' decisions, the model's random stream). Only consumer welfare
+differs, in floating-point rounding (per-listener sums in a different order; ~1e-15 relative): the
+vectorised sampler's picks are exactly this module's ``bisect_right`` (see :mod:`royaltysim.agents`).
 
 Not for production runs: it is O(listeners x sessions) Python work a month.
 """

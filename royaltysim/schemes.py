@@ -73,10 +73,15 @@ def _as_vector(name: str, value: Any, n: int, what: str) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     if arr.shape != (n,):
         raise SettlementError(f"Settlement.{name} has shape {arr.shape}; expected ({n},) = ({what},)")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         bad = float(arr[~np.isfinite(arr)][0])
         raise SettlementError(f"Settlement.{name} must be finite; found {bad}")
     return arr
+
+
+def _close(a: float, b: float, rtol: float, atol: float) -> bool:
+    """``np.isclose(a, b, rtol, atol)`` for two numbers, without the cost of an array call."""
+    return bool(abs(a - b) <= atol + rtol * abs(b))
 
 
 def _require_non_negative(name: str, arr: np.ndarray) -> None:
@@ -136,7 +141,8 @@ class Settlement:
 
         streams = self.streams
         if sp.issparse(streams):
-            streams = sp.csr_matrix(streams)
+            # a csr_matrix is kept as is (re-wrapping it would forget that its format is canonical)
+            streams = streams if type(streams) is sp.csr_matrix else sp.csr_matrix(streams)
         else:
             dense = np.asarray(streams, dtype=float)
             if dense.ndim != 2:
@@ -144,15 +150,15 @@ class Settlement:
                     f"Settlement.streams has shape {dense.shape}; expected (n_users, n_creators)"
                 )
             streams = sp.csr_matrix(dense)
-        if not np.issubdtype(streams.dtype, np.number) or np.issubdtype(streams.dtype, np.complexfloating):
-            raise SettlementError(f"Settlement.streams must hold real numbers; got dtype {streams.dtype}")
         if streams.dtype != np.float64:
+            if not np.issubdtype(streams.dtype, np.number) or np.issubdtype(streams.dtype, np.complexfloating):
+                raise SettlementError(f"Settlement.streams must hold real numbers; got dtype {streams.dtype}")
             streams = streams.astype(np.float64)
         if not streams.has_canonical_format:
             streams = streams.copy()
             streams.sum_duplicates()
         if streams.nnz:
-            if not np.all(np.isfinite(streams.data)):
+            if not np.isfinite(streams.data).all():
                 raise SettlementError("Settlement.streams must be finite")
             if streams.data.min() < 0:
                 raise SettlementError(f"Settlement.streams must be >= 0; found {float(streams.data.min())}")
@@ -178,7 +184,7 @@ class Settlement:
                     f"Settlement.{name} has shape {arr.shape}; expected ({n_outputs}, {n_creators}) "
                     "= (n_outputs, n_creators)"
                 )
-            if not np.all(np.isfinite(arr)):
+            if not np.isfinite(arr).all():
                 raise SettlementError(f"Settlement.{name} must be finite")
             set_(self, name, arr)
 
@@ -198,7 +204,7 @@ class Settlement:
 
         for name in ("works", "training_works", "training_seconds", "user_pool", "ai_plays", "similarity"):
             _require_non_negative(name, getattr(self, name))
-        if n_users and not np.isclose(user_pool.sum(), pool, rtol=1e-9, atol=1e-9):
+        if n_users and not _close(float(user_pool.sum()), pool, rtol=1e-9, atol=1e-9):
             raise SettlementError(
                 f"Settlement.user_pool sums to {float(user_pool.sum())!r} but pool is {pool!r}; each user's "
                 "contribution must add up to the pool (leave user_pool out to split the pool equally)"
@@ -221,7 +227,8 @@ class Settlement:
     @property
     def creator_streams(self) -> np.ndarray:
         """(n_creators,) total human streams of each creator this month."""
-        return np.asarray(self.streams.sum(axis=0), dtype=float).ravel()
+        s = self.streams  # as s.sum(axis=0) adds them (in storage order), without its matrix product
+        return np.bincount(s.indices, weights=s.data, minlength=s.shape[1]).astype(float)
 
     @property
     def listeners(self) -> np.ndarray:
@@ -319,6 +326,9 @@ class SchemeOutputError(RuntimeError):
 
 
 _REGISTRY: dict[str, Scheme] = {}
+# each scheme's parameters after the settlement, with their defaults: read from its signature once, at
+# registration, since inspecting a signature costs more than a small economy's settlement
+_PARAMETERS: dict[str, dict[str, Any]] = {}
 SCHEMES: Mapping[str, Scheme] = MappingProxyType(_REGISTRY)
 """Read-only view of the registered schemes, by name."""
 
@@ -350,6 +360,7 @@ def register_scheme(name: str) -> Callable[[Scheme], Scheme]:
                     f"scheme {name!r}: parameter {p.name!r} must be a keyword parameter with a default"
                 )
         _REGISTRY[name] = func
+        _PARAMETERS[name] = {p.name: p.default for p in params[1:]}
         return func
 
     return decorator
@@ -372,8 +383,8 @@ def get_scheme(name: str) -> Scheme:
 
 def scheme_parameters(name: str) -> dict[str, Any]:
     """Parameters of scheme ``name`` and their defaults, in signature order."""
-    params = list(inspect.signature(get_scheme(name)).parameters.values())[1:]
-    return {p.name: p.default for p in params}
+    get_scheme(name)  # unknown names raise here
+    return dict(_PARAMETERS[name])
 
 
 def _check_names(name: str, params: Mapping[str, Any]) -> None:
@@ -412,7 +423,7 @@ def pay(name: str, s: Settlement, **params: Any) -> np.ndarray:
     if np.any(payouts[~s.eligible] != 0):
         raise SchemeOutputError(f"scheme {name!r} paid ineligible creators")
     total = payouts.sum()
-    if total != 0 and not np.isclose(total, s.pool, rtol=1e-9, atol=tol):
+    if total != 0 and not _close(float(total), s.pool, rtol=1e-9, atol=tol):
         raise SchemeOutputError(f"scheme {name!r} paid {float(total)!r} out of a pool of {s.pool!r}")
     return np.clip(payouts, 0.0, None)
 

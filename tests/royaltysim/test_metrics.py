@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from royaltysim.metrics import (
+    _average_ranks,
     atkinson,
     gini,
     hhi,
@@ -194,6 +195,18 @@ def test_rank_agreement_hand_computed() -> None:
 def test_rank_agreement_with_ties_matches_scipy() -> None:
     paid, true = [0, 0, 1, 5, 5, 2], [0.1, 0.3, 0.3, 0.9, 0.2, 0.0]
     assert rank_agreement(paid, true) == pytest.approx(spearmanr(paid, true).statistic)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_average_ranks_are_scipys_number_for_number(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for n in (1, 2, 7, 100):
+        tied = rng.integers(0, max(n // 3, 1), n).astype(float)  # many ties, as among unpaid creators
+        distinct = rng.standard_normal(n)
+        for x in (tied, distinct, np.zeros(n)):
+            ranks = _average_ranks(x)
+            np.testing.assert_array_equal(ranks, rankdata(x))
+            assert ranks.dtype == np.float64
 
 
 def test_rank_agreement_constant_conventions() -> None:
