@@ -411,10 +411,13 @@ def evaluate(
     features = stored_trak_features(run_dir, meta, inputs) if ridges else None
     if features is not None:
         t0 = time.perf_counter()
+        last = ([features[0][-1]], [features[1][-1]])  # the final checkpoint alone: the peer of trak_1ckpt
         for r in ridges:
             windows = trak_from_features(*features, ridge=r)
             scores[f"trak_ridge{r:g}"] = piece_sum(windows, inputs.train_piece, n_pieces)
-        costs.append({"item": f"trak_ridge variants from stored features ({len(ridges)})", "kind": "attribution",
+            if len(features[0]) > 1:
+                scores[f"trak_1ckpt_ridge{r:g}"] = piece_sum(trak_from_features(*last, ridge=r), inputs.train_piece, n_pieces)
+        costs.append({"item": f"trak_ridge and trak_1ckpt_ridge variants from stored features ({len(ridges)} each)", "kind": "attribution",
                       "seconds": time.perf_counter() - t0})
         if "trak" in scores:  # the recomputation must agree with traker at ridge 0
             check = piece_sum(trak_from_features(*features, ridge=0.0), inputs.train_piece, n_pieces)
@@ -692,14 +695,21 @@ def findings(ev: Evaluation) -> list[str]:
                     f"{_fmt_ci(ev, ours, 'lds')} vs {_fmt_ci(ev, peer, 'lds')}; the two differ only in their random "
                     "projections and numerics, so a gap inside the intervals is projection noise."
                 )
-        ridge = [x for x in lds.index if x.startswith("trak_ridge")]
-        if ridge and "trak" in lds:
-            best_r = max(ridge, key=lambda x: lds[x])
-            out.append(
-                f"Regularising TRAK's kernel (recomputed from the stored features, no new gradients): "
-                + ", ".join(f"{x} {lds[x]:.3f}" for x in ridge)
-                + f" against {lds['trak']:.3f} unregularised; best {best_r}."
-            )
+                ridged = [x for x in lds.index if x.startswith(f"{ours}_ridge")]
+                if lds[ours] < lds[peer] and ridged:
+                    best_r = max(ridged, key=lambda x: lds[x])
+                    verdict = "closes the gap" if lds[best_r] >= lds[peer] else "does not close the gap"
+                    out.append(f"A relative ridge on our kernel {verdict}: {best_r} {_fmt_ci(ev, best_r, 'lds')} vs {peer} "
+                               f"{_fmt_ci(ev, peer, 'lds')}.")
+        for base in ("trak", "trak_1ckpt"):
+            ridge = [x for x in lds.index if x.startswith(f"{base}_ridge")]
+            if ridge and base in lds:
+                best_r = max(ridge, key=lambda x: lds[x])
+                out.append(
+                    f"Regularising {base}'s kernel (recomputed from the stored features, no new gradients): "
+                    + ", ".join(f"{x} {_fmt_ci(ev, x, 'lds')}" for x in ridge)
+                    + f" against {lds[base]:.3f} unregularised; best {best_r}."
+                )
         if "trak" in lds and "trak_1ckpt" in lds:
             verdict = "helps" if lds["trak"] > lds["trak_1ckpt"] else "does not help here"
             out.append(
