@@ -312,6 +312,46 @@ def _trak_checkpoints(run_dir: Path, meta: dict) -> list[Path]:
     return ckpts
 
 
+def ensemble_checkpoints(run_dir: Path, meta: dict, own_seed: int | None) -> list[Path]:
+    """The final checkpoints of independently trained full-data models: the run's own, then every ground-truth
+    reference model (``ground_truth/full/all_seed<s>``, kept with ``full.keep_weights``) of a seed other than
+    ``own_seed``, the run's (its reference of the same seed retrains the run's own model)."""
+    from .retrain import GROUND_TRUTH_DIR
+
+    found = []
+    for folder in sorted((run_dir / GROUND_TRUTH_DIR / "full").glob("all_seed*")):
+        ckpts = sorted(folder.glob("ckpt_*.pt"))
+        if ckpts and (folder / "meta.yaml").is_file() and int(folder.name.removeprefix("all_seed")) != own_seed:
+            found.append(ckpts[-1])
+    return [_trak_checkpoints(run_dir, meta)[-1], *found] if found else []
+
+
+def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[np.ndarray, float, int] | None:
+    """TRAK ensembled over independently trained models rather than checkpoints of one run (method ``trak_models``).
+
+    TRAK's estimator averages over models trained with different randomness; a run's checkpoints are a cheap
+    stand-in. With full-data reference models kept by the ground truth, this scores the run's outputs with
+    traker over the run's final model and those models (same TRAK settings as the run, one passage per output),
+    cached in ``RUN/cache/trak`` like the build's. Returns (scores (n_outputs, n_pieces), seconds, models) or None.
+    """
+    from .model import ModelConfig, MusicTransformer
+    from .scoring import TrakConfig, compute_gradient_scores
+
+    try:
+        ckpts = ensemble_checkpoints(run_dir, meta, inputs.train_config.get("seed"))
+    except FileNotFoundError:
+        return None
+    if len(ckpts) < 2:
+        return None
+    trak = dict(meta.get("config", {}).get("trak", {}))
+    trak.pop("checkpoints", None)
+    trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
+    t0 = time.perf_counter()
+    g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
+                                inputs.output_tokens, TrakConfig(**trak), run_dir / "cache" / "trak", progress=False)
+    return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), time.perf_counter() - t0, len(ckpts)
+
+
 def _cached_dattri(
     run_dir: Path, inputs: RunInputs, meta: dict, batch_size: int, last_only: bool = False
 ) -> tuple[np.ndarray, float]:
@@ -359,6 +399,7 @@ def evaluate(
     dattri_checkpoints: tuple[str, ...] = ("all",),
     report: bool = True,
     ridges: tuple[float, ...] = (0.01, 0.1, 1.0),
+    models_ensemble: bool = True,
 ) -> Evaluation:
     """Score every method of a run against its ground truth; write ``RUN/evaluation/``.
 
@@ -372,6 +413,8 @@ def evaluate(
         ridges: TRAK recomputed from traker's stored features with these relative ridge terms
             (:func:`trak_from_features`; methods ``trak_ridge<r>``): what regularisation would change, at no
             extra gradient cost. Skipped when the run's TRAK cache is gone.
+        models_ensemble: also score ``trak_models`` (:func:`trak_over_models`) when the ground truth kept
+            full-data models of other seeds (``full.keep_weights``); cached after the first run.
     """
     run_dir = Path(run_dir)
     table = AttributionTable.load(run_dir)
@@ -422,6 +465,12 @@ def evaluate(
         if "trak" in scores:  # the recomputation must agree with traker at ridge 0
             check = piece_sum(trak_from_features(*features, ridge=0.0), inputs.train_piece, n_pieces)
             facts["trak_recompute_corr"] = float(np.corrcoef(check.ravel(), scores["trak"].ravel())[0, 1])
+    if models_ensemble:
+        over = trak_over_models(run_dir, meta, inputs)
+        if over is not None:
+            scores["trak_models"], seconds, facts["trak_models"] = over
+            costs.append({"item": f"trak_models: traker over {over[2]} independently trained models", "kind": "attribution",
+                          "seconds": seconds})
     for s in range(random_seeds):
         scores[f"random_{s}"] = random_scores(n_out, n_pieces, s)
 
@@ -710,6 +759,12 @@ def findings(ev: Evaluation) -> list[str]:
                     + ", ".join(f"{x} {_fmt_ci(ev, x, 'lds')}" for x in ridge)
                     + f" against {lds[base]:.3f} unregularised; best {best_r}."
                 )
+        if "trak_models" in lds and "trak" in lds:
+            verdict = "beats" if lds["trak_models"] > lds["trak"] else "does not beat"
+            out.append(
+                f"TRAK over {ev.facts.get('trak_models')} independently trained models (trak_models) {verdict} TRAK over the "
+                f"run's own checkpoints: {_fmt_ci(ev, 'trak_models', 'lds')} vs {_fmt_ci(ev, 'trak', 'lds')}."
+            )
         if "trak" in lds and "trak_1ckpt" in lds:
             verdict = "helps" if lds["trak"] > lds["trak_1ckpt"] else "does not help here"
             out.append(
@@ -755,7 +810,7 @@ def findings(ev: Evaluation) -> list[str]:
             )
     if len(ev.snr):
         snr = ev.snr.set_index("method")
-        shown = [x for x in ("trak", "trak_1ckpt", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist",
+        shown = [x for x in ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist",
                              "sim_interval_ngram", "random") if x in snr.index]
         out.append(
             "Creator-level signal-to-noise ratio against leave-one-creator-out (per output, r² across "

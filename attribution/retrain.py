@@ -122,6 +122,9 @@ class FullSection(_Section):
     # extra seeds of the all-pieces reference model (loco/loo seeds always get one); two or more seeds give
     # the seed-vs-seed noise floor of the leave-out differences without retraining every leave-out twice
     seeds: list[int] = Field(default_factory=list)
+    # keep these models' final checkpoints: `attribution evaluate` then also scores TRAK over independently
+    # trained models (method trak_models), the ensemble TRAK was designed for
+    keep_weights: bool = False
 
 
 class LooSection(_Section):
@@ -294,6 +297,10 @@ def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
 
 
 # --------------------------------------------------------------------------------------- workers
+def _keeps_weights(cfg: GroundTruthConfig, job: RetrainJob) -> bool:
+    return cfg.keep_weights or (job.kind == "full" and cfg.full.keep_weights)
+
+
 def _init_worker() -> None:
     import torch
 
@@ -444,7 +451,7 @@ def run_groundtruth(
     if workers == 1 or len(todo) <= 1:
         for job in todo:
             try:
-                train_job(job, run_dir, root, cfg.keep_weights, threads)
+                train_job(job, run_dir, root, _keeps_weights(cfg, job), threads)
                 report.trained += 1
             except Exception as exc:  # keep going: one failed model must not lose the others
                 log.error("ground-truth model %s failed: %s", job.folder, exc)
@@ -454,7 +461,7 @@ def run_groundtruth(
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-            futures = {pool.submit(train_job, job, str(run_dir), str(root), cfg.keep_weights, threads): job for job in todo}
+            futures = {pool.submit(train_job, job, str(run_dir), str(root), _keeps_weights(cfg, job), threads): job for job in todo}
             for fut in as_completed(futures):
                 job = futures[fut]
                 try:

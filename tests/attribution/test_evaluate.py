@@ -113,6 +113,8 @@ def test_evaluation_end_to_end(tmp_path_factory):
     # TRAK recomputed from traker's stored features reproduces traker at ridge 0; ridge variants are scored
     assert ev.facts["trak_recompute_corr"] > 0.99999
     assert {"trak_ridge0.01", "trak_ridge0.1", "trak_ridge1", "trak_1ckpt_ridge1"} <= set(lds.index)
+    # the reference model of seed 1 was kept: TRAK over the run's model and it, independently trained
+    assert "trak_models" in lds.index and ev.facts["trak_models"] == 2
     assert {"loco_per_output", "loco_total", "loco_heldout_value", "loo_corr", "top3_overlap_with_trak",
             "trak_mass_outside_top3"} <= set(m["metric"])
     snr = pd.read_parquet(out / "creator_snr.parquet").set_index("method")
