@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 from scipy.stats import rankdata
 
-from .snr import bootstrap_mean_ci, creator_snr, pearson_r2, snr_from_r2
+from .snr import bootstrap_mean_ci, creator_snr, pearson_r, pearson_r2, snr_from_r2
 from .retrain import HELDOUT, GroundTruth, RunInputs, load_groundtruth, load_run_inputs
 from .table import AttributionTable, is_similarity_method
 from .windows import piece_sum
@@ -575,10 +575,21 @@ def evaluate(
                          "ci_low": lo, "ci_high": hi,
                          "spread": float(np.std([np.nanmean(x) for x in rand], ddof=1)) if len(rand) > 1 else float("nan"),
                          "n": len(rand)})
-        # Seed noise of the truth: two full-data models differ only by their seed; within one output every LOCO
-        # difference shares the full model, so across creators the noise is one retrained model's seed variance.
+        # Seed noise of the truth. Reshuffled LOCO models are new training runs: two full-data models differ only
+        # by their seed and, within one output, every LOCO difference shares the full model, so across creators
+        # the noise is one retrained model's seed variance. Fixed-order LOCO models replay their reference's
+        # run, so that bound does not apply; two LOCO seeds measure them (split-half agreement across creators).
         reliability = float("nan")
-        if len(gt.references) >= 2:
+        orders = set(gt.models.loc[gt.models["kind"] == "loco", "order"]) if "order" in gt.models else {"reshuffled"}
+        facts["loco_order"] = ", ".join(sorted(orders))
+        if len(seeds) >= 2:
+            pair = [loco[loco["seed"] == s].pivot_table(index="output_id", columns="creator", values="delta")
+                    .reindex(index=gt.output_ids, columns=names).to_numpy() for s in seeds[:2]]
+            half = max(float(np.nanmean(pearson_r(*pair))), 0.0)  # one seed's reliability (split-half)
+            reliability = float(np.clip(2 * half / (1 + half), 0.0, 1.0))  # Spearman-Brown: the mean of two seeds
+            facts.update(loco_reliability=reliability, loco_reliability_basis="two LOCO seeds")
+            add("retraining (seed vs seed)", "loco_reliability", reliability, n=len(names))
+        elif len(gt.references) >= 2 and orders == {"reshuffled"}:
             (ua, ha), (ub, hb) = (gt.references[s] for s in sorted(gt.references)[:2])
             noise_var = float(np.mean((ua - ub) ** 2) / 2.0)
             across = np.nanvar(deltas, axis=1)
@@ -587,7 +598,7 @@ def evaluate(
             reliability = float(np.clip(1.0 - noise_var / np.nanmean(across), 0.0, 1.0))
             held_var = float(np.nanvar(value))
             facts.update(loco_noise_sd=float(np.sqrt(noise_var)), loco_signal_sd=float(np.sqrt(np.nanmean(across))),
-                         loco_reliability=reliability, heldout_noise_sd=float(abs(ha - hb) / np.sqrt(2.0)),
+                         loco_reliability=reliability, loco_reliability_basis="two full-data seeds", heldout_noise_sd=float(abs(ha - hb) / np.sqrt(2.0)),
                          heldout_value_sd=float(np.sqrt(held_var)),
                          heldout_reliability=float(np.clip(1.0 - (ha - hb) ** 2 / 2.0 / held_var, 0.0, 1.0)) if held_var > 0 else float("nan"))
         # creator-level signal-to-noise ratio of every method, on the scale the economy's noise sweep uses
@@ -802,7 +813,14 @@ def findings(ev: Evaluation) -> list[str]:
         if np.isfinite(ceiling):
             out.append(f"Between two LOCO seeds the per-output creator ranking agrees with Spearman {ceiling:.3f}.")
         rel = ev.facts.get("loco_reliability")
-        if rel is not None and np.isfinite(rel):
+        if rel is not None and np.isfinite(rel) and "loco_noise_sd" not in ev.facts:
+            out.append(f"Two LOCO seeds agree on each output's creator differences well enough that their mean is {rel:.0%} "
+                       "signal (split-half reliability, Spearman-Brown).")
+        elif "loco_order" in ev.facts and "fixed" in ev.facts["loco_order"] and len(ev.facts.get("loco_seeds", [])) < 2:
+            out.append("The leave-one-creator-out models replay the reference run with the creator's windows removed (fixed "
+                       "order), so their differences are free of batch-order noise; their remaining noise (chaotic divergence "
+                       "of training) is not measured with one seed: add a second seed to loco.seeds to measure it.")
+        if rel is not None and np.isfinite(rel) and "loco_noise_sd" in ev.facts:
             out.append(
                 f"Seed noise in the truth: two full-data training seeds differ by {ev.facts['loco_noise_sd']:.2f} nats on an "
                 f"output's log-likelihood, against a spread of {ev.facts['loco_signal_sd']:.2f} nats across creators' "

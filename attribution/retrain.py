@@ -11,7 +11,11 @@ and the mean log-likelihood per event of the held-out real music. Kinds of retra
 * ``full`` – all pieces, one model per seed used by ``loco``/``loo``: the reference the changes are
   measured from (same seed, so batch order and initialisation noise largely cancel).
 * ``loco`` – leave one creator's whole catalogue out, per creator and seed (royalties are paid per
-  catalogue; the held-out utility drop is the creator's counterfactual value to the model).
+  catalogue; the held-out utility drop is the creator's counterfactual value to the model). By default
+  (``loco.order: fixed``) the left-out model replays its seed's full-data run -- same initialisation,
+  same batches -- with the creator's windows removed from every batch, so its difference from the
+  reference is the data alone; a fresh run on the remaining windows (``reshuffled``) also changes the
+  batch order, which on the default build moves the outputs' log-likelihood about as much as a new seed.
 * ``loo``  – leave one piece out, for a seeded sample of pieces and several seeds (noisy by nature).
 
 Layout under ``RUN/ground_truth/``::
@@ -22,8 +26,8 @@ Layout under ``RUN/ground_truth/``::
                               ``utilities.npz`` (outputs: log-likelihood of each output in outputs.parquet
                               order; heldout: mean log-likelihood per held-out event). Weights are deleted
                               after scoring unless ``keep_weights`` is set.
-    models.parquet            one row per finished model: kind, name, seed, left_out, n_pieces, n_windows,
-                              seconds, threads, heldout_ll
+    models.parquet            one row per finished model: kind, name, seed, left_out, order, n_pieces,
+                              n_windows, seconds, threads, heldout_ll
     utilities.parquet         kind, name, seed, output_id, utility  (tidy; every finished model)
     lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order)
     loco.parquet              creator, seed, output_id, delta  (full minus without-creator utility;
@@ -93,6 +97,7 @@ REST = "__rest__"  # left_out of the model without every creator that loco.creat
 GROUND_TRUTH_DIR = "ground_truth"
 
 Kind = Literal["lds", "full", "loco", "loo"]
+Order = Literal["fixed", "reshuffled"]
 
 
 # --------------------------------------------------------------------------------------- config
@@ -116,6 +121,11 @@ class LocoSection(_Section):
     # with a `creators` list: also leave every other creator out *together* (one model per seed); their joint
     # value is split among them in proportion to training events (see collect_groundtruth)
     rest: bool = False
+    # fixed: each left-out model replays the full-data reference run of its seed (same initialisation, same
+    # batches) with the creator's windows removed from every batch, so the difference is the data alone;
+    # reshuffled: a fresh run of the recipe on the remaining windows, whose new batch order moves the outputs'
+    # log-likelihood about as much as a new seed does (measured on runs/default: see benchmarks/RESULTS.md)
+    order: Order = "fixed"
 
 
 class FullSection(_Section):
@@ -131,6 +141,7 @@ class LooSection(_Section):
     pieces: int = Field(0, ge=0)  # size of the seeded sample of pieces (0 = no leave-one-piece-out)
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     sample_seed: int = 0
+    order: Order = "fixed"  # as loco.order
 
 
 class GroundTruthConfig(_Section):
@@ -235,6 +246,9 @@ class RetrainJob:
     seed: int
     keep: tuple[int, ...]  # piece indices (corpus.parquet rows) in its training set
     left_out: str | None = None  # creator (loco) or train_id (loo)
+    # "fixed": the full run's initialisation and batches with the left-out windows removed from each batch;
+    # "reshuffled": a new run of the recipe on the kept windows (its own batch order)
+    order: Order = "reshuffled"
 
     @property
     def folder(self) -> str:
@@ -283,16 +297,16 @@ def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
         for seed in cfg.loco.seeds:
             for c in chosen:
                 keep = tuple(int(i) for i in np.flatnonzero(creators != c))
-                jobs.append(RetrainJob("loco", c, seed, keep, left_out=c))
+                jobs.append(RetrainJob("loco", c, seed, keep, left_out=c, order=cfg.loco.order))
             if cfg.loco.rest and set(chosen) != set(known):
                 keep = tuple(int(i) for i in np.flatnonzero(np.isin(creators, list(chosen))))
-                jobs.append(RetrainJob("loco", REST, seed, keep, left_out=REST))
+                jobs.append(RetrainJob("loco", REST, seed, keep, left_out=REST, order=cfg.loco.order))
     if cfg.loo.pieces:
         ids = inputs.corpus["train_id"].to_numpy()
         for seed in cfg.loo.seeds:
             for p in loo_sample(n, cfg.loo.pieces, cfg.loo.sample_seed):
                 keep = tuple(i for i in everything if i != int(p))
-                jobs.append(RetrainJob("loo", str(ids[p]), seed, keep, left_out=str(ids[p])))
+                jobs.append(RetrainJob("loo", str(ids[p]), seed, keep, left_out=str(ids[p]), order=cfg.loo.order))
     return jobs
 
 
@@ -352,7 +366,11 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
     inputs = _cached_inputs(str(Path(run_dir).resolve()))
     mask = np.zeros(inputs.n_pieces, dtype=bool)
     mask[list(job.keep)] = True
-    windows = Windows(inputs.train_tokens, inputs.train_piece, inputs.pad_id).subset(mask)
+    everything = Windows(inputs.train_tokens, inputs.train_piece, inputs.pad_id)
+    if job.order == "fixed":  # the full run's batches, the left-out windows removed from each
+        windows, drop = everything, ~mask[inputs.train_piece]
+    else:
+        windows, drop = everything.subset(mask), None
     base = TrainConfig(**inputs.train_config)
     # Only the seed changes the trajectory; one final checkpoint, no validation passes.
     tcfg = replace(base, seed=job.seed, checkpoints=[1.0], eval_every=base.steps, threads=threads)
@@ -360,7 +378,7 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
     threads_before = torch.get_num_threads()
     t0 = time.perf_counter()
     try:
-        result = train_model(windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder)
+        result = train_model(windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder, drop=drop)
     finally:
         torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - t0
@@ -376,7 +394,8 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
         "seed": job.seed,
         "left_out": job.left_out,
         "n_pieces": len(job.keep),
-        "n_windows": len(windows),
+        "n_windows": len(windows) if drop is None else int((~drop).sum()),
+        "order": job.order,
         "seconds": round(seconds, 2),
         "threads": threads,
         "heldout_ll": float(heldout),
@@ -440,6 +459,11 @@ def run_groundtruth(
             raise ValueError(
                 f"{folder} was trained on other pieces than this config plans (changed lds.fraction, "
                 "lds.mask_seed or loo.sample_seed?); remove that folder or restore the config"
+            )
+        if _is_done(folder) and _read_meta(folder).get("order", "reshuffled") != job.order:
+            raise ValueError(
+                f"{folder} was trained with batch order {_read_meta(folder).get('order', 'reshuffled')!r}, this config "
+                f"plans {job.order!r} (loco.order / loo.order); remove that folder or restore the config"
             )
     todo = [j for j in jobs if not _is_done(root / j.folder)]
     done_before = len(jobs) - len(todo)
@@ -555,9 +579,10 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
         cfg = GroundTruthConfig.model_validate(yaml.safe_load(cfg_path.read_text())) if cfg_path.is_file() else GroundTruthConfig()
     finished = _finished(root)
     output_ids = inputs.output_ids
-    cols = ["kind", "name", "seed", "left_out", "n_pieces", "n_windows", "seconds", "threads", "heldout_ll"]
-    # models trained before the thread count was recorded ran on one thread
-    models = pd.DataFrame([{k: m.get(k, 1 if k == "threads" else None) for k in cols} for m, _, _ in finished], columns=cols)
+    cols = ["kind", "name", "seed", "left_out", "order", "n_pieces", "n_windows", "seconds", "threads", "heldout_ll"]
+    # models trained before thread count and order were recorded ran on one thread, reshuffled
+    defaults = {"threads": 1, "order": "reshuffled"}
+    models = pd.DataFrame([{k: m.get(k, defaults.get(k)) for k in cols} for m, _, _ in finished], columns=cols)
     util_rows = [
         {"kind": m["kind"], "name": m["name"], "seed": m["seed"], "output_id": oid, "utility": float(v)}
         for m, u, _ in finished

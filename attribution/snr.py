@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pearson_r2", "snr_from_r2", "creator_snr", "bootstrap_mean_ci"]
+__all__ = ["pearson_r", "pearson_r2", "snr_from_r2", "creator_snr", "bootstrap_mean_ci"]
 
 
 def bootstrap_mean_ci(
@@ -27,14 +27,19 @@ def bootstrap_mean_ci(
     return float(v.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
-def pearson_r2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, the squared Pearson correlation of ``a`` and ``b`` across columns (NaN for a constant row)."""
+def pearson_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, the Pearson correlation of ``a`` and ``b`` across columns (NaN for a constant row)."""
     a = np.asarray(a, float) - np.nanmean(a, axis=1, keepdims=True)
     b = np.asarray(b, float) - np.nanmean(b, axis=1, keepdims=True)
-    num = np.nansum(a * b, axis=1) ** 2
-    den = np.nansum(a * a, axis=1) * np.nansum(b * b, axis=1)
+    num = np.nansum(a * b, axis=1)
+    den = np.sqrt(np.nansum(a * a, axis=1) * np.nansum(b * b, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
+
+
+def pearson_r2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, the squared Pearson correlation of ``a`` and ``b`` across columns (NaN for a constant row)."""
+    return pearson_r(a, b) ** 2
 
 
 def snr_from_r2(r2: float) -> float:

@@ -133,11 +133,25 @@ def train_model(
     val_windows: Windows | None = None,
     progress: bool = True,
     desc: str = "train",
+    drop: np.ndarray | None = None,
 ) -> TrainResult:
-    """Train (or resume training) a model on ``windows``; everything is written into ``folder``."""
+    """Train (or resume training) a model on ``windows``; everything is written into ``folder``.
+
+    ``drop``: (n_windows,) bool, windows left out *in place*: every step draws the same batch as training on
+    all of ``windows`` would and then removes the dropped windows from it (a step whose batch is all
+    dropped still advances the schedule). Initialisation and batch order are those of the full run, so the
+    model differs from it by the dropped windows' gradients alone -- the counterfactual a leave-out ground
+    truth wants, without the noise of a new training trajectory. ``None`` or all False trains exactly
+    as without it.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     resolved = {"model": model_config.to_dict(), "train": asdict(cfg), "n_windows": len(windows)}
+    if drop is not None:
+        drop = np.asarray(drop, dtype=bool)
+        if drop.shape != (len(windows),):
+            raise ValueError(f"drop has shape {drop.shape}; expected ({len(windows)},), one flag per window")
+        resolved["dropped_windows"] = int(drop.sum())
     cfg_path = folder / "train_config.yaml"
     if cfg_path.exists():
         previous = yaml.safe_load(cfg_path.read_text())
@@ -192,14 +206,18 @@ def train_model(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        batch = tokens[_batch_indices(step, len(windows), cfg)]
-        _, loss = model(batch[:, :-1], batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        seen_tokens += int((batch[:, 1:] != pad).sum())
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        idx = _batch_indices(step, len(windows), cfg)
+        if drop is not None:
+            idx = idx[~drop[idx]]
+        if idx.size:  # (a batch whose windows were all dropped passes with no update)
+            batch = tokens[idx]
+            _, loss = model(batch[:, :-1], batch[:, 1:])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            seen_tokens += int((batch[:, 1:] != pad).sum())
+            ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         done = step + 1
         row = None
         if val_windows is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
@@ -213,7 +231,7 @@ def train_model(
         if row is not None:
             with history_path.open("a", newline="") as f:
                 csv.writer(f).writerow(row)
-        bar.set_postfix(loss=f"{ema:.3f}", val=f"{val_loss:.3f}" if val_loss else "-")
+        bar.set_postfix(loss=f"{ema:.3f}" if ema is not None else "-", val=f"{val_loss:.3f}" if val_loss else "-")
     seconds = time.perf_counter() - t0
     (folder / "DONE").write_text(f"{cfg.steps}\n")
     return TrainResult(

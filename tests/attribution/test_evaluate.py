@@ -183,7 +183,7 @@ def test_cli_groundtruth_and_evaluate(tmp_path, tmp_path_factory):
     cfg.write_text(yaml.safe_dump(TINY_GT.model_dump(mode="json")))
     result = CliRunner().invoke(app, ["attribution", "groundtruth", str(run), "--config", str(cfg), "-q"])
     assert result.exit_code == 0, result.output
-    assert "17/17 models finished (0 trained now" in result.output
+    assert "21/21 models finished (0 trained now" in result.output
     result = CliRunner().invoke(app, ["attribution", "evaluate", str(run), "--no-dattri", "-k", "3"])
     assert result.exit_code == 0, result.output
     assert "trak" in result.output and "report:" in result.output

@@ -89,6 +89,33 @@ def test_training_resumes_exactly(tmp_path, monkeypatch):
         assert torch.allclose(a[k], b[k], atol=1e-6), k
 
 
+def test_dropping_nothing_is_training_on_everything_and_dropping_keeps_the_batch_order(tmp_path):
+    windows = make_windows(synthetic_pieces(6, seed=3), block_size=16, pad_id=PAD)
+    mcfg = ModelConfig(block_size=16, n_layer=1, n_head=2, d_model=16, pad_id=PAD)
+    tcfg = TrainConfig(steps=12, batch_size=4, warmup_steps=3, checkpoints=[1.0], eval_every=12, threads=1)
+    plain = train_model(windows, mcfg, tcfg, tmp_path / "plain", progress=False)
+    none = train_model(windows, mcfg, tcfg, tmp_path / "none", progress=False, drop=np.zeros(len(windows), bool))
+    a = torch.load(plain.checkpoints[-1], weights_only=False)["model"]
+    b = torch.load(none.checkpoints[-1], weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # dropping one piece's windows: a different model, and the run refuses a folder trained with another drop
+    drop = windows.piece == 0
+    some = train_model(windows, mcfg, tcfg, tmp_path / "some", progress=False, drop=drop)
+    c = torch.load(some.checkpoints[-1], weights_only=False)["model"]
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    everything = train_model(windows, mcfg, tcfg, tmp_path / "everything", progress=False, drop=np.ones(len(windows), bool))
+    d = torch.load(everything.checkpoints[-1], weights_only=False)["model"]
+    torch.manual_seed(tcfg.seed)
+    init = MusicTransformer(mcfg).state_dict()  # every batch dropped: no update, the initial weights
+    assert all(torch.equal(init[k], d[k]) for k in init)
+    import pytest
+
+    with pytest.raises(ValueError, match="different config"):
+        train_model(windows, mcfg, tcfg, tmp_path / "some", progress=False, drop=~drop)
+    with pytest.raises(ValueError, match="one flag per window"):
+        train_model(windows, mcfg, tcfg, tmp_path / "bad", progress=False, drop=np.zeros(3, bool))
+
+
 def test_training_refuses_a_folder_with_another_config(tmp_path, tiny_run):
     import pytest
 

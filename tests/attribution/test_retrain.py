@@ -100,7 +100,7 @@ def make_synthetic_run(
 
 TINY_GT = GroundTruthConfig(
     lds={"subsets": 6, "seeds": [0, 1], "noise_subsets": 3},
-    loco={"seeds": [0]},
+    loco={"seeds": [0, 1]},
     loo={"pieces": 1, "seeds": [0, 1]},
     keep_weights=True,
 )
@@ -134,8 +134,8 @@ def test_plan_counts_and_masks_are_pure_functions_of_their_seeds(synthetic_run):
     inputs = load_run_inputs(synthetic_run)
     jobs = plan_jobs(TINY_GT, inputs)
     kinds = pd.Series([j.kind for j in jobs]).value_counts().to_dict()
-    # full refs for seeds {0, 1}; 6 subsets with seed 0 + 3 with seed 1; 4 creators; 1 piece x 2 seeds
-    assert kinds == {"full": 2, "lds": 9, "loco": 4, "loo": 2}
+    # full refs for seeds {0, 1}; 6 subsets with seed 0 + 3 with seed 1; 4 creators x 2 seeds; 1 piece x 2 seeds
+    assert kinds == {"full": 2, "lds": 9, "loco": 8, "loo": 2}
     assert jobs[0].kind == "full"
     assert len({j.folder for j in jobs}) == len(jobs)
     m = lds_mask(12, 0.5, 0, 3)
@@ -150,7 +150,7 @@ def test_plan_counts_and_masks_are_pure_functions_of_their_seeds(synthetic_run):
 
 def test_ground_truth_end_to_end(ground_truth_run):
     run, report = ground_truth_run
-    assert report.failed == [] and report.trained == report.planned == 17
+    assert report.failed == [] and report.trained == report.planned == 21
     gt = load_groundtruth(run)
     root = run / "ground_truth"
     for name in ("models.parquet", "utilities.parquet", "loco.parquet", "loo.parquet", "creator_value.parquet", "lds_masks.npy"):
@@ -160,6 +160,10 @@ def test_ground_truth_end_to_end(ground_truth_run):
     assert np.isfinite(value["value"]).all() and set(value["basis"]) == {"alone"}
     contribution = pd.read_parquet(root / "creator_contribution.parquet")
     assert len(contribution) == 4 * 5 and set(contribution["output_id"]) == {"out000", "out001", "out002", "out003", HELDOUT}
+    loco_models = gt.models[gt.models["kind"] == "loco"]
+    assert (loco_models["order"] == "fixed").all()  # replays of the reference run, the creator's windows removed
+    full_windows = gt.models.loc[gt.models["kind"] == "full", "n_windows"].max()
+    assert (loco_models["n_windows"] < full_windows).all()
     assert gt.lds_utilities.shape == (6, 2, 4)
     assert np.isfinite(gt.lds_utilities[:, 0]).all() and np.isfinite(gt.lds_utilities[:3, 1]).all()
     assert np.isnan(gt.lds_utilities[3:, 1]).all()
@@ -175,9 +179,13 @@ def test_ground_truth_end_to_end(ground_truth_run):
     # the LOCO delta is full minus without, per output and on held-out music
     full = np.load(folder / "utilities.npz")
     without = np.load(root / "loco" / "c1_seed0" / "utilities.npz")
-    row = gt.loco[(gt.loco["creator"] == "c1") & (gt.loco["output_id"] == "out002")]["delta"].item()
+    c1 = gt.loco[(gt.loco["creator"] == "c1") & (gt.loco["seed"] == 0)]
+    row = c1[c1["output_id"] == "out002"]["delta"].item()
     assert row == pytest.approx(full["outputs"][2] - without["outputs"][2])
-    assert value.set_index("creator").loc["c1", "value"] == pytest.approx(float(full["heldout"] - without["heldout"]))
+    full1 = np.load(root / "full" / "all_seed1" / "utilities.npz")
+    without1 = np.load(root / "loco" / "c1_seed1" / "utilities.npz")
+    mean = (float(full["heldout"] - without["heldout"]) + float(full1["heldout"] - without1["heldout"])) / 2
+    assert value.set_index("creator").loc["c1", "value"] == pytest.approx(mean)  # the mean over the two seeds
 
 
 def test_rerun_trains_nothing_and_an_interrupted_model_is_redone_identically(ground_truth_run):
