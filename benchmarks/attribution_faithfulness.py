@@ -45,14 +45,14 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
         "correlation across subsets, 95% bootstrap CI over outputs; seed sd = spread of the LDS across ground-truth "
         "training seeds (random: across its own seeds)",
         "",
-        "| method | family | LDS | 95% CI | seed sd | LOCO per output | LOCO total | vs held-out value | LOO corr |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| method | family | LDS | 95% CI | seed sd | LOCO per output | LOCO per output, centred | LOCO total | vs held-out value | LOO corr |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in t.itertuples(index=False):
         ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
         lines.append(
             f"| {r.method} | {r.family} | {_f(r.lds)} | {ci} | {_f(r.lds_seed_sd)} | {_f(r.loco_per_output)} | "
-            f"{_f(r.loco_total)} | {_f(r.loco_heldout_value)} | {_f(r.loo_corr)} |"
+            f"{_f(r.loco_per_output_centred)} | {_f(r.loco_total)} | {_f(r.loco_heldout_value)} | {_f(r.loo_corr)} |"
         )
     m = ev.metrics
     noise = m[m["family"] == "noise"]
