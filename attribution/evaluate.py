@@ -76,7 +76,7 @@ FIGURES = {
 }
 TDA_METHODS = ("trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos")
 SNR_FILE = "creator_snr.parquet"  # the economy reads it to mark each method's measured SNR on its noise sweeps
-SNR_COLUMNS = ["method", "family", "creators", "r2", "snr", "snr_low", "snr_high", "snr_corrected", "reliability"]
+SNR_COLUMNS = ["method", "family", "creators", "r", "r2", "snr", "snr_low", "snr_high", "snr_corrected", "reliability"]
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -288,7 +288,7 @@ class Evaluation:
 def _family(method: str) -> str:
     if method.startswith("retraining"):
         return "noise"
-    if method == "random":
+    if method in ("random", "catalogue_size"):
         return "baseline"
     if method.startswith("dattri"):
         return "peer"
@@ -605,15 +605,21 @@ def evaluate(
                          loco_reliability=reliability, loco_reliability_basis="two full-data seeds", heldout_noise_sd=float(abs(ha - hb) / np.sqrt(2.0)),
                          heldout_value_sd=float(np.sqrt(held_var)),
                          heldout_reliability=float(np.clip(1.0 - (ha - hb) ** 2 / 2.0 / held_var, 0.0, 1.0)) if held_var > 0 else float("nan"))
+        # the training-data-share baseline: every output credits each creator by its training events
+        size = inputs.corpus.groupby("creator")["events"].sum().reindex(names).to_numpy(dtype=float)
+        size_cm = np.tile(size, (n_out, 1))
+        add("catalogue_size", "loco_per_output", loco_per_output(size_cm, deltas))
+        add("catalogue_size", "loco_heldout_value", spearman(size, value), n=len(names))
         # creator-level signal-to-noise ratio of every method, on the scale the economy's noise sweep uses
-        snr_rows = []
+        snr_rows = [{"method": "catalogue_size", "family": "baseline",
+                     **creator_snr(size_cm, deltas, reliability, n_boot=n_boot)}]
         for m in [*methods, *random_names]:
             cm = creator_matrix(scores[m], inputs.creators, creators_all)[:, [creators_all.index(c) for c in names]]
             snr_rows.append({"method": m, "family": _family(m), **creator_snr(cm, deltas, reliability, n_boot=n_boot)})
         snr = pd.DataFrame(snr_rows)
         rand = snr["method"].str.startswith("random_")
         if rand.any():
-            pooled = snr[rand][["r2", "snr", "snr_low", "snr_high", "snr_corrected"]].mean().to_dict()
+            pooled = snr[rand][["r", "r2", "snr", "snr_low", "snr_high", "snr_corrected"]].mean().to_dict()
             snr = pd.concat([snr[~rand], pd.DataFrame([{"method": "random", "family": "baseline", **pooled}])], ignore_index=True)
         snr.insert(2, "creators", len(names))
         snr["reliability"] = reliability
@@ -841,10 +847,11 @@ def findings(ev: Evaluation) -> list[str]:
     if len(ev.snr):
         snr = ev.snr.set_index("method")
         shown = [x for x in ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist",
-                             "sim_interval_ngram", "random") if x in snr.index]
+                             "sim_interval_ngram", "catalogue_size", "random") if x in snr.index]
         out.append(
-            "Creator-level signal-to-noise ratio against leave-one-creator-out (per output, r² across "
-            f"{int(snr['creators'].iloc[0])} creators; snr = r²/(1-r²), as the economy's noise sweep injects it): "
+            "Creator-level signal-to-noise ratio against leave-one-creator-out (per output, correlation r across "
+            f"{int(snr['creators'].iloc[0])} creators, mean over outputs; snr = r²/(1-r²), as the economy's noise sweep "
+            "injects it; catalogue_size credits creators by training events, the training-data-share baseline): "
             + ", ".join(f"{x} {snr.loc[x, 'snr']:.2f} [{snr.loc[x, 'snr_low']:.2f}, {snr.loc[x, 'snr_high']:.2f}]" for x in shown)
             + ("; corrected for the truth's seed noise: "
                + ", ".join(f"{x} {snr.loc[x, 'snr_corrected']:.2f}" for x in shown if np.isfinite(snr.loc[x, "snr_corrected"]))

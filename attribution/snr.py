@@ -56,23 +56,24 @@ def creator_snr(creator_scores: np.ndarray, truth: np.ndarray, reliability: floa
     """Creator-level signal-to-noise ratio of an attribution method against a leave-creator-out truth.
 
     The economy's noise model (``royaltysim.population.with_attribution_noise``) pays on truth + noise with,
-    per output, var(noise) = var(truth across creators) / snr. The same quantity is measured here: per output
-    the squared Pearson correlation across creators between the method's catalogue scores and the retraining
-    differences, adjusted for the number of creators, averaged over outputs (r2), then snr = r2 / (1 - r2). The truth is itself noisy (training
-    seeds); ``reliability`` (its share of variance that is not seed noise) disattenuates r2 (r2 / reliability,
+    per output, var(noise) = var(truth across creators) / snr, so that the correlation across creators is
+    r = sqrt(snr / (1 + snr)). The same quantity is measured here: per output the Pearson correlation across
+    creators between the method's catalogue scores and the retraining differences, averaged over outputs
+    (signed, so a method that ranks creators backwards is not rewarded, and unbiased for unrelated scores);
+    then r2 = max(r, 0)^2 and snr = r2 / (1 - r2). The truth is itself noisy (training seeds);
+    ``reliability`` (its share of variance that is not seed noise) disattenuates r2 (r2 / reliability,
     Spearman's correction) for ``snr_corrected``.
 
     Returns:
-        r2 (adjusted, mean over outputs; may be slightly < 0 for an unrelated method, whose snr is then 0),
-        snr, snr_low, snr_high (95% bootstrap over outputs), snr_corrected.
+        r (mean over outputs), r2, snr, snr_low, snr_high (95% bootstrap over outputs), snr_corrected.
     """
-    r2 = pearson_r2(creator_scores, truth)
-    # a sample r2 over few creators is biased upwards (E[r2] = 1/(n-1) for unrelated scores): use the adjusted r2
-    n = np.isfinite(np.asarray(creator_scores, float) * np.asarray(truth, float)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = np.where(n > 2, 1.0 - (1.0 - r2) * (n - 1) / (n - 2), np.nan)
-    mean, lo, hi = bootstrap_mean_ci(r2, n_boot=n_boot, seed=seed)
+    r = pearson_r(creator_scores, truth)
+    mean, lo, hi = bootstrap_mean_ci(r, n_boot=n_boot, seed=seed)
+
+    def r2(x: float) -> float:
+        return max(x, 0.0) ** 2 if np.isfinite(x) else float("nan")
+
     rel = reliability if np.isfinite(reliability) and reliability > 0 else float("nan")
-    corrected = snr_from_r2(min(mean / rel, 1.0)) if np.isfinite(rel) else float("nan")
-    return {"r2": mean, "snr": snr_from_r2(mean), "snr_low": snr_from_r2(lo), "snr_high": snr_from_r2(hi),
-            "snr_corrected": corrected}
+    corrected = snr_from_r2(min(r2(mean) / rel, 1.0)) if np.isfinite(rel) else float("nan")
+    return {"r": mean, "r2": r2(mean), "snr": snr_from_r2(r2(mean)), "snr_low": snr_from_r2(r2(lo)),
+            "snr_high": snr_from_r2(r2(hi)), "snr_corrected": corrected}

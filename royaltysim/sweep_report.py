@@ -32,7 +32,7 @@ __all__ = ["write_sweep_report", "PLOT_METRICS", "SNR_PARAM", "measured_snr_mark
 SNR_PARAM = "source.attribution_snr"
 SNR_FILE = Path("evaluation") / "creator_snr.parquet"
 # methods worth a marker (the rest of the evaluation's table is ridge variants and per-seed baselines)
-MARKED = ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos", "dattri_trak", "sim_pitch_hist",
+MARKED = ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos", "dattri_trak", "catalogue_size", "sim_pitch_hist",
           "sim_interval_ngram", "sim_embedding")
 
 
