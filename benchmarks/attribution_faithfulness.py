@@ -69,12 +69,13 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
             lines.append(f"| {meth} | {_f(v.get(f'top{k}_overlap_with_trak'))} | {_f(v.get(f'trak_mass_outside_top{k}'))} |")
     if len(ev.snr):
         lines += ["", f"Creator-level signal-to-noise ratio against leave-one-creator-out ({int(ev.snr['creators'].iloc[0])} "
-                  "creators left out alone; per output r² across creators, adjusted, mean over outputs; snr = r²/(1-r²); "
-                  "corrected = divided by the truth's reliability from two full-data seeds"
+                  "creators left out alone; per output the Pearson r across creators, mean over outputs, r² = max(r, 0)², "
+                  "snr = r²/(1-r²), the scale of the economy's `source.attribution_snr`; corrected = r² divided by the "
+                  "truth's reliability, where measured"
                   + (f", {f['loco_reliability']:.2f}" if np.isfinite(f.get("loco_reliability", np.nan)) else "") + "):", "",
-                  "| method | r² | SNR | 95% CI | SNR corrected |", "|---|---:|---:|---|---:|"]
+                  "| method | r | SNR | 95% CI | SNR corrected |", "|---|---:|---:|---|---:|"]
         for r in ev.snr.sort_values("snr", ascending=False).itertuples(index=False):
-            lines.append(f"| {r.method} | {_f(r.r2)} | {_f(r.snr)} | [{_f(r.snr_low)}, {_f(r.snr_high)}] | {_f(r.snr_corrected)} |")
+            lines.append(f"| {r.method} | {_f(r.r)} | {_f(r.snr)} | [{_f(r.snr_low)}, {_f(r.snr_high)}] | {_f(r.snr_corrected)} |")
     lines += ["", f"Cost (CPU-seconds: wall seconds times threads; the build ran on {f['build_threads']} threads):", "",
               "| item | wall seconds | CPU-seconds |", "|---|---:|---:|"]
     lines += [f"| {r.item} | {r.seconds:.1f} | {r.core_seconds:.1f} |" for r in ev.costs.itertuples(index=False)]

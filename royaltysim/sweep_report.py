@@ -137,7 +137,7 @@ def _at_measured_snr(summary: pd.DataFrame, markers: pd.DataFrame) -> list[str]:
             f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
             f"{edge}, the least misallocating scheme is <b>{html.escape(str(best))}</b>; AI-pool misallocation "
             + ", ".join(f"{html.escape(str(sc))} {v:.3f}" for sc, v in mis.items())
-            + (("; platform margin " + ", ".join(f"{html.escape(str(sc))} {at('platform_margin', sc):,.0f}" for sc in schemes))
+            + (("; platform margin " + ", ".join(f"{html.escape(str(sc))} {at('platform_margin', sc):.4g}" for sc in schemes))
                if "platform_margin" in sub["metric"].values else "")
             + "."
         )
