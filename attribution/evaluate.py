@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 from scipy.stats import rankdata
 
-from .snr import bootstrap_mean_ci, creator_snr, pearson_r, pearson_r2, snr_from_r2
+from .snr import bootstrap_mean_ci, creator_snr, pearson_r
 from .retrain import HELDOUT, GroundTruth, RunInputs, load_groundtruth, load_run_inputs
 from .table import AttributionTable, is_similarity_method
 from .windows import piece_sum
@@ -51,8 +51,6 @@ __all__ = [
     "creator_matrix",
     "loco_per_output",
     "creator_snr",
-    "pearson_r2",
-    "snr_from_r2",
     "random_scores",
     "dattri_trak_scores",
     "trak_from_features",

@@ -30,6 +30,7 @@ Layout under ``RUN/ground_truth/``::
                               n_windows, seconds, threads, heldout_ll
     utilities.parquet         kind, name, seed, output_id, utility  (tidy; every finished model)
     lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order)
+    outputs.sha256            fingerprint of the generated outputs every utility was measured on
     loco.parquet              creator, seed, output_id, delta  (full minus without-creator utility;
                               output_id ``__heldout__`` = held-out log-likelihood per event)
     creator_value.parquet     creator, value, basis, seeds  (mean over seeds of the held-out drop per event)
@@ -67,6 +68,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .config import load_yaml_config
+from .table import output_token_files, tokens_fingerprint
 
 __all__ = [
     "GroundTruthConfig",
@@ -93,6 +95,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HELDOUT = "__heldout__"  # output_id used for the held-out real-music utility in tidy tables
+OUTPUTS_FINGERPRINT = "outputs.sha256"  # attribution.table.outputs_fingerprint of the outputs the utilities score
 REST = "__rest__"  # left_out of the model without every creator that loco.creators does not list
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -187,6 +190,11 @@ class RunInputs:
     train_config: dict
 
     @property
+    def outputs_sha256(self) -> str:
+        """Fingerprint of the generated outputs (attribution.table.outputs_fingerprint)."""
+        return tokens_fingerprint(self.output_tokens)
+
+    @property
     def n_pieces(self) -> int:
         return len(self.corpus)
 
@@ -214,8 +222,7 @@ def load_run_inputs(run_dir: str | Path) -> RunInputs:
     recipe = yaml.safe_load((run_dir / "model" / "train_config.yaml").read_text())
     corpus = pd.read_parquet(run_dir / "corpus.parquet")
     outputs = pd.read_parquet(run_dir / "outputs.parquet")
-    token_files = outputs["tokens"] if "tokens" in outputs else [f"outputs/{o}.npy" for o in outputs["output_id"]]
-    output_tokens = np.stack([np.load(run_dir / f) for f in token_files])
+    output_tokens = np.stack([np.load(f) for f in output_token_files(run_dir, outputs)])
     train_piece = w["train_piece"].astype(np.int64)
     if len(train_piece) and train_piece.max() >= len(corpus):
         raise ValueError(
@@ -398,6 +405,7 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
         "order": job.order,
         "seconds": round(seconds, 2),
         "threads": threads,
+        "outputs_sha256": inputs.outputs_sha256,
         "heldout_ll": float(heldout),
         "final_train_loss": float(result.final_train_loss),
         "keep": list(job.keep),
@@ -579,6 +587,15 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
         cfg = GroundTruthConfig.model_validate(yaml.safe_load(cfg_path.read_text())) if cfg_path.is_file() else GroundTruthConfig()
     finished = _finished(root)
     output_ids = inputs.output_ids
+    # every utility must score the outputs the run has now (a rebuild may have sampled others); models from
+    # before fingerprints were recorded are taken to score the current outputs
+    recorded = {m["outputs_sha256"] for m, _, _ in finished if m.get("outputs_sha256")}
+    if recorded - {inputs.outputs_sha256}:
+        raise ValueError(
+            f"{root}: the retrained models scored other generated outputs than {run_dir}/outputs.parquet now holds "
+            "(the run was rebuilt or resampled); move that ground_truth folder away and retrain it"
+        )
+    scored = inputs.outputs_sha256
     cols = ["kind", "name", "seed", "left_out", "order", "n_pieces", "n_windows", "seconds", "threads", "heldout_ll"]
     # models trained before thread count and order were recorded ran on one thread, reshuffled
     defaults = {"threads": 1, "order": "reshuffled"}
@@ -618,6 +635,7 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     loo.to_parquet(root / "loo.parquet", index=False)
     for name in ("creator_value.parquet", "creator_contribution.parquet"):  # stale tables must not outlive their models
         (root / name).unlink(missing_ok=True)
+    (root / OUTPUTS_FINGERPRINT).write_text(scored + "\n")
     if len(creator_value):
         creator_value.to_parquet(root / "creator_value.parquet", index=False)
         contribution.to_parquet(root / "creator_contribution.parquet", index=False)

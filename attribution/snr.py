@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pearson_r", "pearson_r2", "snr_from_r2", "creator_snr", "bootstrap_mean_ci"]
+__all__ = ["pearson_r", "snr_from_r2", "creator_snr", "bootstrap_mean_ci"]
 
 
 def bootstrap_mean_ci(
@@ -36,10 +36,6 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
-
-def pearson_r2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, the squared Pearson correlation of ``a`` and ``b`` across columns (NaN for a constant row)."""
-    return pearson_r(a, b) ** 2
 
 
 def snr_from_r2(r2: float) -> float:

@@ -20,6 +20,7 @@ Method names follow a convention that the economy relies on:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "outputs_fingerprint",
+    "tokens_fingerprint",
+    "output_token_files",
     "AttributionTable",
     "AttributionTableError",
     "NegativePolicy",
@@ -49,6 +53,30 @@ OUTPUTS_FILE = "outputs.parquet"
 NegativePolicy = Literal["clip", "keep", "shift", "abs"]
 _NEGATIVE_POLICIES = ("clip", "keep", "shift", "abs")
 
+
+
+def output_token_files(run_dir: str | Path, outputs: pd.DataFrame) -> list[Path]:
+    """The token-id file of each generated output of a run, in ``outputs.parquet`` order."""
+    names = outputs["tokens"] if "tokens" in outputs else [f"outputs/{o}.npy" for o in outputs["output_id"]]
+    return [Path(run_dir) / f for f in names]
+
+
+def outputs_fingerprint(run_dir: str | Path) -> str:
+    """SHA-256 of a run's generated token sequences, in order: what a retraining ground truth was measured on.
+
+    A rebuilt run whose outputs differ (another machine's floating point, another config) no longer matches
+    its ground truth; comparing fingerprints tells.
+    """
+    run_dir = Path(run_dir)
+    return tokens_fingerprint(np.load(p) for p in output_token_files(run_dir, pd.read_parquet(run_dir / "outputs.parquet")))
+
+
+def tokens_fingerprint(sequences) -> str:
+    """SHA-256 of token sequences in order (see :func:`outputs_fingerprint`)."""
+    h = hashlib.sha256()
+    for seq in sequences:
+        h.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
+    return h.hexdigest()
 
 class AttributionTableError(ValueError):
     """An attribution run folder or table is missing, incomplete or malformed."""

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
 
-from attribution.table import AttributionTable
+from attribution.table import AttributionTable, outputs_fingerprint
 
 __all__ = [
     "CreatorPopulation",
@@ -43,6 +43,7 @@ __all__ = [
 
 GROUND_TRUTH_FILE = Path("ground_truth") / "creator_value.parquet"  # creator, value (held-out drop), basis, seeds
 CONTRIBUTION_FILE = Path("ground_truth") / "creator_contribution.parquet"  # output_id, creator, delta, basis, seeds
+FINGERPRINT_FILE = Path("ground_truth") / "outputs.sha256"  # attribution.retrain.OUTPUTS_FINGERPRINT
 HELDOUT = "__heldout__"  # the output_id of held-out music in CONTRIBUTION_FILE (attribution.retrain.HELDOUT)
 _TINY = 1e-12
 
@@ -91,6 +92,17 @@ def _row_shares(x: np.ndarray) -> np.ndarray:
 REFERENCES = ("auto", "loco_outputs", "loco_heldout", "causal")
 
 
+def _stale_ground_truth(run: Path) -> bool:
+    """True when the run's ground truth recorded a fingerprint of other outputs than the run holds now."""
+    path = run / FINGERPRINT_FILE
+    if not path.is_file():
+        return False
+    try:
+        return path.read_text().strip() != outputs_fingerprint(run)
+    except FileNotFoundError:  # a table without its outputs' token files: nothing to compare with
+        return False
+
+
 def _ground_truth_table(path: Path, what: str, names: np.ndarray) -> pd.DataFrame | None:
     """A ground-truth table of the run, or None when absent; its creators must match the run's."""
     if not path.is_file():
@@ -136,8 +148,15 @@ def corpus_population(
     similarity = table.to_creators(similarity_method, negative="clip", how="max").to_numpy(dtype=float)
 
     root = table.path if table.path is not None else None
-    want_outputs = reference in ("auto", "loco_outputs")
-    want_values = reference in ("auto", "loco_heldout", "loco_outputs")
+    stale = root is not None and _stale_ground_truth(root)
+    if stale and reference in ("loco_outputs", "loco_heldout"):
+        raise ValueError(
+            f"source.reference: {reference}: {root / FINGERPRINT_FILE} was measured on other generated outputs than "
+            f"{root / 'outputs.parquet'} holds now (the run was rebuilt); retrain the ground truth or set "
+            "source.reference: causal"
+        )
+    want_outputs = reference in ("auto", "loco_outputs") and not stale
+    want_values = reference in ("auto", "loco_heldout", "loco_outputs") and not stale
     contribution = _ground_truth_table(root / CONTRIBUTION_FILE, "per-output contribution", names) if root and want_outputs else None
     values = _ground_truth_table(root / GROUND_TRUTH_FILE, "held-out value", names) if root and want_values else None
     if reference in ("loco_outputs", "loco_heldout") and (contribution if reference == "loco_outputs" else values) is None:
@@ -174,7 +193,8 @@ def corpus_population(
     else:
         ref_method = "trak" if "trak" in table.methods else causal_method
         ref = table.creator_shares(ref_method, negative="clip").to_numpy(dtype=float)
-        label = f"{ref_method} creator shares, negative catalogue totals clipped (no ground truth in the run)"
+        why = "its ground truth scored other outputs than the run now has" if stale else "no ground truth in the run"
+        label = f"{ref_method} creator shares, negative catalogue totals clipped ({why})"
     return CreatorPopulation(names, works, seconds, attribution, similarity, ref, label, training_value)
 
 

@@ -231,6 +231,23 @@ def test_rest_group_is_one_model_and_its_value_is_split_by_training_events(synth
     assert creator_contribution(loco.iloc[:0], corpus).empty
 
 
+def test_a_ground_truth_of_other_outputs_is_refused(ground_truth_run, tmp_path):
+    import shutil
+
+    from attribution.table import outputs_fingerprint
+
+    run, _ = ground_truth_run
+    assert (run / "ground_truth" / "outputs.sha256").read_text().strip() == outputs_fingerprint(run)
+    copy = tmp_path / "rebuilt"
+    shutil.copytree(run, copy)
+    out = copy / "outputs" / "out000.npy"
+    tokens = np.load(out)
+    tokens[-1] = tokens[-2]  # as if the rebuilt run had sampled another output
+    np.save(out, tokens)
+    with pytest.raises(ValueError, match="scored other generated outputs"):
+        load_groundtruth(copy)
+
+
 def test_a_changed_subset_plan_is_refused(ground_truth_run):
     run, _ = ground_truth_run
     other = TINY_GT.model_copy(update={"lds": TINY_GT.lds.model_copy(update={"mask_seed": 5})})

@@ -71,6 +71,19 @@ def test_per_output_ground_truth_is_the_reference_and_held_out_value_the_trainin
     held = corpus_population(table, reference="loco_heldout")
     np.testing.assert_allclose(held.reference[0], np.arange(len(names)) / np.arange(len(names)).sum())
     assert corpus_population(table, reference="causal").reference_label.startswith("trak")
+    # a ground truth measured on other outputs (a rebuilt run) is not used as the truth
+    (run / "outputs").mkdir(exist_ok=True)
+    for i, o in enumerate(outputs):
+        np.save(run / "outputs" / f"{o}.npy", np.arange(10) + i)
+    (run / "ground_truth" / "outputs.sha256").write_text("0" * 64 + "\n")
+    fallback = corpus_population(AttributionTable.load(run))
+    assert fallback.reference_label.startswith("trak") and "other outputs" in fallback.reference_label
+    with pytest.raises(ValueError, match="retrain the ground truth"):
+        corpus_population(AttributionTable.load(run), reference="loco_outputs")
+    from attribution.table import outputs_fingerprint
+
+    (run / "ground_truth" / "outputs.sha256").write_text(outputs_fingerprint(run) + "\n")
+    assert "each output" in corpus_population(AttributionTable.load(run)).reference_label
     # a ground truth that misses creators is refused with the fix, never silently read as zero contribution
     pd.DataFrame([r for r in rows if r["creator"] != names[0]]).to_parquet(run / CONTRIBUTION_FILE)
     with pytest.raises(ValueError, match=r"loco.rest: true"):
