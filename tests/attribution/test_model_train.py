@@ -144,3 +144,39 @@ def test_sampling_is_seeded_and_uses_only_allowed_tokens(tiny_run):
     b = sample(model, 3, 20, bos_id=389, top_k=5, seed=11, banned=[388, 389, 390])
     assert (a == b).all() and a.shape == (3, 20) and (a[:, 0] == 389).all()
     assert not np.isin(a[:, 1:], [388, 389, 390]).any()
+
+
+def test_fused_attention_is_the_same_function_as_the_explicit_form():
+    torch.manual_seed(0)
+    cfg = ModelConfig(block_size=24, n_layer=2, n_head=2, d_model=16, pad_id=PAD)
+    model = MusicTransformer(cfg)
+    seq = torch.randint(0, 300, (3, 21))
+    _, explicit = model(seq[:, :-1], seq[:, 1:])
+    g_explicit = torch.autograd.grad(explicit, list(model.parameters()))
+    model.use_fused_attention(True)
+    _, fused = model(seq[:, :-1], seq[:, 1:])
+    g_fused = torch.autograd.grad(fused, list(model.parameters()))
+    assert torch.allclose(explicit, fused, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_explicit, g_fused))
+    # and the flag is how the model computes, not what it is: the state dict is unchanged
+    assert set(model.state_dict()) == set(MusicTransformer(cfg).state_dict())
+
+
+def test_attention_option_is_checked_and_old_folders_count_as_explicit(tmp_path):
+    import pytest
+    import yaml
+
+    with pytest.raises(ValueError, match="train.attention is 'flash'"):
+        TrainConfig(attention="flash")
+    windows = make_windows(synthetic_pieces(4, seed=1), block_size=16, pad_id=PAD)
+    mcfg = ModelConfig(block_size=16, n_layer=1, n_head=2, d_model=16, pad_id=PAD)
+    tcfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, checkpoints=[1.0], eval_every=4, attention="explicit")
+    train_model(windows, mcfg, tcfg, tmp_path / "old", progress=False)
+    # a folder written before the option existed has no `attention` key: it was trained in explicit form
+    path = tmp_path / "old" / "train_config.yaml"
+    written = yaml.safe_load(path.read_text())
+    del written["train"]["attention"]
+    path.write_text(yaml.safe_dump(written, sort_keys=False))
+    train_model(windows, mcfg, tcfg, tmp_path / "old", progress=False)  # accepted: the same recipe
+    with pytest.raises(ValueError, match="different config"):
+        train_model(windows, mcfg, replace(tcfg, attention="fused"), tmp_path / "old", progress=False)

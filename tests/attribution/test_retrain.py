@@ -271,3 +271,17 @@ def test_config_errors_name_the_key(tmp_path, synthetic_run):
 def test_shipped_groundtruth_configs_validate():
     for path in sorted(Path("configs").glob("groundtruth-*.yaml")):
         load_groundtruth_config(path)
+
+
+def test_retraining_keeps_the_attention_form_the_run_was_trained_with(synthetic_run, tmp_path):
+    import shutil
+
+    assert load_run_inputs(synthetic_run).train_config["attention"] == "fused"  # written by this build
+    # a run built before the option existed was trained in explicit form: its ground truth must be too
+    old = tmp_path / "old_run"
+    shutil.copytree(synthetic_run, old, ignore=shutil.ignore_patterns("ground_truth", "cache"))
+    path = old / "model" / "train_config.yaml"
+    recipe = yaml.safe_load(path.read_text())
+    del recipe["train"]["attention"]
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert load_run_inputs(old).train_config["attention"] == "explicit"
