@@ -140,6 +140,9 @@ def evaluate(
     ),
     k: int = typer.Option(10, "-k", min=1, help="Top-k for similarity overlap and hidden-influencer mass."),
     random_seeds: int = typer.Option(5, min=1, help="Seeds of the random baseline."),
+    projection_seeds: int = typer.Option(
+        5, min=0, help="Final-checkpoint TRAK under this many random projections (projection noise; 0 skips it)."
+    ),
 ) -> None:
     """Score every attribution method against the retraining ground truth; write RUN/evaluation/report.html."""
     from .evaluate import evaluate as run_evaluate
@@ -148,7 +151,7 @@ def evaluate(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         ev = run_evaluate(
-            run, dattri=dattri, k=k, random_seeds=random_seeds,
+            run, dattri=dattri, k=k, random_seeds=random_seeds, projection_seeds=projection_seeds,
             dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
         )
     except (FileNotFoundError, ImportError, ValueError) as exc:

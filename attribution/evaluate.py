@@ -350,6 +350,38 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[np.n
     return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), time.perf_counter() - t0, len(ckpts)
 
 
+def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds: int) -> tuple[list[np.ndarray], list[int], float] | None:
+    """Final-checkpoint TRAK with other random projections (projector seeds after the run's own).
+
+    TRAK's random projection is a source of noise of its own: two seeds of the same estimator on the same
+    checkpoint score differently. This reruns traker on the run's final checkpoint with ``n_seeds - 1`` further
+    projector seeds (same settings otherwise, one passage per output), cached in ``RUN/cache/trak`` like the
+    build's. Returns (piece scores per extra seed, those seeds, seconds) or None when the checkpoint is gone.
+    """
+    from .model import ModelConfig, MusicTransformer
+    from .scoring import TrakConfig, compute_gradient_scores
+
+    if n_seeds < 2:
+        return None
+    try:
+        last = _trak_checkpoints(run_dir, meta)[-1:]
+    except FileNotFoundError:
+        return None
+    trak = dict(meta.get("config", {}).get("trak", {}))
+    trak.pop("checkpoints", None)
+    trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
+    own = int(trak.get("projector_seed", 0))
+    seeds = [own + i for i in range(1, n_seeds)]
+    t0 = time.perf_counter()
+    scores = []
+    for seed in seeds:
+        g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), last, inputs.train_tokens,
+                                    inputs.output_tokens, TrakConfig(**{**trak, "projector_seed": seed}),
+                                    run_dir / "cache" / "trak", progress=False)
+        scores.append(piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces))
+    return scores, seeds, time.perf_counter() - t0
+
+
 def _cached_dattri(
     run_dir: Path, inputs: RunInputs, meta: dict, batch_size: int, last_only: bool = False
 ) -> tuple[np.ndarray, float]:
@@ -398,6 +430,7 @@ def evaluate(
     report: bool = True,
     ridges: tuple[float, ...] = (0.01, 0.1, 1.0),
     models_ensemble: bool = True,
+    projection_seeds: int = 5,
 ) -> Evaluation:
     """Score every method of a run against its ground truth; write ``RUN/evaluation/``.
 
@@ -413,6 +446,9 @@ def evaluate(
             extra gradient cost. Skipped when the run's TRAK cache is gone.
         models_ensemble: also score ``trak_models`` (:func:`trak_over_models`) when the ground truth kept
             full-data models of other seeds (``full.keep_weights``); cached after the first run.
+        projection_seeds: final-checkpoint TRAK with this many random projections in all (the run's own and the
+            next seeds, :func:`trak_over_projections`): the spread of ``trak_1ckpt``'s LDS over projections, and
+            their average, method ``trak_1ckpt_proj<N>``. 0 or 1 skips it; cached after the first run.
     """
     run_dir = Path(run_dir)
     table = AttributionTable.load(run_dir)
@@ -469,6 +505,15 @@ def evaluate(
             scores["trak_models"], seconds, facts["trak_models"] = over
             costs.append({"item": f"trak_models: traker over {over[2]} independently trained models", "kind": "attribution",
                           "seconds": seconds})
+    projections: list[np.ndarray] = []  # trak_1ckpt under each projector seed, the run's own first
+    if projection_seeds > 1 and "trak_1ckpt" in scores:
+        extra = trak_over_projections(run_dir, meta, inputs, projection_seeds)
+        if extra is not None:
+            projections = [scores["trak_1ckpt"], *extra[0]]
+            facts["projection_seeds"] = [int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0)), *extra[1]]
+            scores[f"trak_1ckpt_proj{len(projections)}"] = np.mean(projections, axis=0)
+            costs.append({"item": f"trak_1ckpt with {len(extra[1])} more projector seeds", "kind": "attribution",
+                          "seconds": extra[2]})
     for s in range(random_seeds):
         scores[f"random_{s}"] = random_scores(n_out, n_pieces, s)
 
@@ -524,6 +569,11 @@ def evaluate(
             rows.append({"method": "random", "family": "baseline", "metric": "lds", "value": mean, "ci_low": lo,
                          "ci_high": hi, "spread": float(np.std(rand, ddof=1)) if len(rand) > 1 else float("nan"),
                          "n": len(random_names)})
+        if projections:  # trak_1ckpt's LDS under each projector seed: the spread projection noise alone makes
+            per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in projections]
+            facts["projection_lds"] = per_proj
+            add("trak_1ckpt (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
+                spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
         # Noise ceiling: how alike two training seeds rank the same subsets (subsets finished with both).
         agree = []
         for a in range(len(gt.lds_seeds)):
@@ -769,6 +819,18 @@ def findings(ev: Evaluation) -> list[str]:
                     verdict = "closes the gap" if lds[best_r] >= lds[peer] else "does not close the gap"
                     out.append(f"A relative ridge on our kernel {verdict}: {best_r} {_fmt_ci(ev, best_r, 'lds')} vs {peer} "
                                f"{_fmt_ci(ev, peer, 'lds')}.")
+        proj = ev.facts.get("projection_lds")
+        if proj:
+            avg = next((x for x in lds.index if x.startswith("trak_1ckpt_proj")), None)
+            line = (f"Projection noise: trak_1ckpt under {len(proj)} projector seeds scores LDS {np.mean(proj):.3f} on average "
+                    f"(sd {np.std(proj, ddof=1):.3f}, range {min(proj):.3f} to {max(proj):.3f}) on the same checkpoint.")
+            if avg is not None:
+                line += f" Averaging their scores ({avg}) gives {_fmt_ci(ev, avg, 'lds')}"
+                if "dattri_trak_1ckpt" in lds:
+                    verdict = "at least matches" if lds[avg] >= lds["dattri_trak_1ckpt"] else "falls below"
+                    line += f", which {verdict} dattri's one projection, {_fmt_ci(ev, 'dattri_trak_1ckpt', 'lds')}"
+                line += "."
+            out.append(line)
         for base in ("trak", "trak_1ckpt"):
             ridge = [x for x in lds.index if x.startswith(f"{base}_ridge")]
             if ridge and base in lds:

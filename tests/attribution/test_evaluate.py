@@ -116,6 +116,13 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert {"trak_ridge0.01", "trak_ridge0.1", "trak_ridge1", "trak_1ckpt_ridge1"} <= set(lds.index)
     # the reference model of seed 1 was kept: TRAK over the run's model and it, independently trained
     assert "trak_models" in lds.index and ev.facts["trak_models"] == 2
+    # the final checkpoint under 5 projections: the run's own (trak_1ckpt) and 4 more seeds, and their average
+    assert ev.facts["projection_seeds"] == [0, 1, 2, 3, 4] and len(ev.facts["projection_lds"]) == 5
+    assert ev.facts["projection_lds"][0] == pytest.approx(lds.loc["trak_1ckpt", "value"])
+    assert len(set(np.round(ev.facts["projection_lds"], 9))) > 1  # other projections, other scores
+    spread = m[m["metric"] == "lds_over_projections"].iloc[0]
+    assert spread["value"] == pytest.approx(np.mean(ev.facts["projection_lds"])) and spread["spread"] > 0
+    assert "trak_1ckpt_proj5" in lds.index and any("Projection noise" in f for f in ev.findings)
     assert {"loco_per_output", "loco_total", "loco_heldout_value", "loo_corr", "top3_overlap_with_trak",
             "trak_mass_outside_top3"} <= set(m["metric"])
     snr = pd.read_parquet(out / "creator_snr.parquet").set_index("method")
