@@ -60,10 +60,7 @@ class Timing:
         return 1.0 / self.month_s
 
 
-def _time(model_cls: type[RoyaltyModel], sc: Scenario, world: World, months: int) -> Timing:
-    # one untimed month on a throwaway model first: the first month run in a process also pays
-    # one-off costs (first calls into numpy, scipy and Mesa code paths), which are not a month's cost
-    model_cls(sc, sc.schemes[0], seed=sc.seed, world=world).step()
+def _run(model_cls: type[RoyaltyModel], sc: Scenario, world: World, months: int, keep: bool) -> Timing:
     t0 = time.perf_counter()
     model = model_cls(sc, sc.schemes[0], seed=sc.seed, world=world)
     setup = time.perf_counter() - t0
@@ -73,9 +70,11 @@ def _time(model_cls: type[RoyaltyModel], sc: Scenario, world: World, months: int
 
     def timed(*args: Any) -> Listening:
         start = time.perf_counter()
-        seen.append(listen(*args))
+        out = listen(*args)
         spent[0] += time.perf_counter() - start
-        return seen[-1]
+        if keep:
+            seen.append(out)
+        return out
 
     model.consumers.listen = timed  # type: ignore[method-assign]
     t0 = time.perf_counter()
@@ -84,6 +83,21 @@ def _time(model_cls: type[RoyaltyModel], sc: Scenario, world: World, months: int
     month = (time.perf_counter() - t0) / months
     return Timing(setup, month, spent[0] / months, seen, pd.DataFrame(model.records),
                   pd.DataFrame(model.creator_records))
+
+
+def _time(model_cls: type[RoyaltyModel], sc: Scenario, world: World, months: int, repeats: int) -> Timing:
+    """The median of ``repeats`` timed runs that keep nothing, plus one untimed run kept for the agreement check.
+
+    Keeping every month's listening (for comparing the two implementations) holds memory the timed loop would
+    otherwise reuse and costs page faults that are no part of a month's work, so the timed runs keep nothing.
+    """
+    # one untimed month on a throwaway model first: the first month run in a process also pays
+    # one-off costs (first calls into numpy, scipy and Mesa code paths), which are not a month's cost
+    model_cls(sc, sc.schemes[0], seed=sc.seed, world=world).step()
+    runs = sorted((_run(model_cls, sc, world, months, keep=False) for _ in range(repeats)), key=lambda t: t.month_s)
+    timed = runs[len(runs) // 2]
+    kept = _run(model_cls, sc, world, months, keep=True)
+    return Timing(timed.setup_s, timed.month_s, timed.listen_s, kept.listenings, kept.records, kept.creators)
 
 
 def _agreement(fast: Timing, slow: Timing) -> dict[str, Any]:
@@ -102,7 +116,7 @@ def _agreement(fast: Timing, slow: Timing) -> dict[str, Any]:
     }
 
 
-def measure(size: str, months: int) -> dict[str, Any]:
+def measure(size: str, months: int, repeats: int = 3) -> dict[str, Any]:
     from royaltysim.config import validate_scenario
     from royaltysim.model import RoyaltyModel, build_world
     from royaltysim.reference import AgentRoyaltyModel
@@ -110,8 +124,8 @@ def measure(size: str, months: int) -> dict[str, Any]:
     consumers, creators = (int(x) for x in size.split("x"))
     sc = validate_scenario(scenario(consumers, creators, months), source="benchmark")
     world = build_world(sc, sc.seed)
-    fast = _time(RoyaltyModel, sc, world, months)
-    slow = _time(AgentRoyaltyModel, sc, world, months)
+    fast = _time(RoyaltyModel, sc, world, months, repeats)
+    slow = _time(AgentRoyaltyModel, sc, world, months, repeats)
     return {"consumers": consumers, "creators": creators, "months": months, "sessions": sc.consumers.sessions,
             "fast": fast, "slow": slow, **_agreement(fast, slow)}
 
@@ -140,13 +154,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--months", type=int, default=6, help="months per size and implementation (default 6)")
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help="CONSUMERSxCREATORS,... (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per size and implementation; the median counts")
     ap.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
 
     load_before = _loadavg()
     rows = []
     for size in args.sizes.split(","):
-        r = measure(size, args.months)
+        r = measure(size, args.months, args.repeats)
         rows.append(r)
         print(f"{r['consumers']:>7,} x {r['creators']:>5,}: vectorised {r['fast'].month_s * 1000:8.1f} ms/month, "
               f"per-agent {r['slow'].month_s * 1000:8.1f} ms/month, x{r['slow'].month_s / r['fast'].month_s:.1f}",
@@ -194,13 +209,14 @@ def main() -> None:
         f"- Target (issue 5): vectorised >= {TARGET:.0f}x faster. Smallest whole-month speed-up measured: "
         f"**{worst:.1f}x** ({'met' if worst >= TARGET else 'NOT met'}).",
         f"- {'Machine shared with other jobs' if busy else 'Machine otherwise idle'} while measured; `/proc/loadavg` "
-        f"before: `{load_before}`, after: `{load_after}` (2 cores). BLAS/OpenMP held to one thread; timings single "
-        f"runs of {args.months} months each after an untimed warm-up month"
+        f"before: `{load_before}`, after: `{load_after}` (2 cores). BLAS/OpenMP held to one thread; each timing is the "
+        f"median of {args.repeats} runs of {args.months} months after an untimed warm-up month, runs that keep "
+        f"nothing (the listenings compared above come from one more, untimed run of each)"
         f"{', so expect +-20% under this load' if busy else ''}.",
         "- Whole-month speed-up by size: " + ", ".join(
             f"{r['consumers']:,} x {r['creators']:,}: {r['slow'].month_s / r['fast'].month_s:.1f}x" for r in rows) + ".",
         f"- Reproduce: `.venv/bin/python benchmarks/economy_vs_agents.py --months {args.months} "
-        f"--sizes {args.sizes}`.",
+        f"--sizes {args.sizes} --repeats {args.repeats}`.",
     ]
     body = "\n".join(lines) + "\n" + "\n".join(notes)
     print(body)

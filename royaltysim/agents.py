@@ -44,6 +44,11 @@ How the hot path stays fast *and* draw-for-draw equal to the per-agent reference
   groups a listener's sessions by creator in ascending order, and the runs are the matrix's entries
   already in canonical CSR order. scipy's COO-to-CSR assembly would sort the same entries again to
   sum duplicates. Row and column sums add the entries in scipy's order, so they are the same numbers.
+* **Welfare is one sparse product** (:meth:`Consumers.welfare`): utility is linear in what was
+  played, so every listener's stream-weighted utility comes from one (listeners x playables)
+  matrix of session streams times the playables' (style, log quality) rows, with no
+  (listeners x sessions x style) array in between. Only its float rounding differs from the
+  reference's listener-by-listener sums.
 """
 
 from __future__ import annotations
@@ -113,7 +118,9 @@ def _guide(cum: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return n_buckets, guide, table
 
 
-def _sample_grouped(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _sample_grouped(
+    cum: np.ndarray, group: np.ndarray, u: np.ndarray, tables: tuple[int, np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Inverse-CDF sampling with one categorical distribution per group, guided by a lookup table.
 
     The pick of a uniform ``u`` in group ``g`` is exactly ``bisect_right(cum[g], u)``, the first
@@ -132,10 +139,11 @@ def _sample_grouped(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.nda
         cum: (n_groups, m) cumulative probabilities, non-decreasing along each row, last column 1.
         group: (n,) group of each row of ``u``.
         u: (n, ...) uniforms in [0, 1).
+        tables: ``_guide(cum)``, when the caller keeps it for a ``cum`` it samples from again.
     Returns:
         (n, ...) category indices in 0..m-1.
     """
-    n_buckets, guide, table = _guide(cum)
+    n_buckets, guide, table = _guide(cum) if tables is None else tables
     stride = n_buckets + 1
     slot = (u * n_buckets).astype(np.intp)  # the draw's bucket, exactly floor(u * T)
     slot += (group * stride).reshape(group.shape + (1,) * (u.ndim - 1))
@@ -173,7 +181,7 @@ def _column_sums(matrix: sp.csr_matrix) -> np.ndarray:
 
 def cumulative_probabilities(weights: np.ndarray) -> np.ndarray:
     """Row-wise cumulative probabilities of non-negative weights (a zero row becomes uniform)."""
-    w = np.clip(weights, 0.0, None)
+    w = np.maximum(weights, 0.0)  # (what np.clip(weights, 0.0, None) computes, for less)
     totals = w.sum(axis=1, keepdims=True)
     w = np.where(totals > 0, w / np.where(totals > 0, totals, 1.0), 1.0 / w.shape[1])
     cum = np.cumsum(w, axis=1)
@@ -274,6 +282,10 @@ class Consumers:
     sessions: int
     social_share: float
     last_picks: np.ndarray | None = field(default=None)
+    # (output_cum, _guide(output_cum)): the AI's outputs are chosen from the same table month after month
+    _output_tables: tuple[np.ndarray, tuple[int, np.ndarray, np.ndarray]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def n(self) -> int:
@@ -342,8 +354,7 @@ class Consumers:
         human = ~is_ai
 
         if draws.social is not None and draws.copy is not None:
-            deg = np.diff(self.adjacency.indptr)
-            share = np.where(deg > 0, self.social_share, 0.0)  # nobody to copy without neighbours
+            deg, share = self._copying
             social = np.flatnonzero((draws.social < share[:, None]) & human)
             user = social // k
             pair = (draws.copy.reshape(-1)[social] * (deg[user] * k)).astype(np.int64)  # (neighbour, session)
@@ -357,7 +368,10 @@ class Consumers:
 
         ai = np.flatnonzero(is_ai)
         if n_outputs and ai.size:
-            out = _sample_grouped(output_cum, self.segment[ai // k], draws.pick.reshape(-1)[ai])
+            if self._output_tables is None or not np.array_equal(self._output_tables[0], output_cum):
+                self._output_tables = (output_cum.copy(), _guide(output_cum))
+            tables = self._output_tables[1]
+            out = _sample_grouped(output_cum, self.segment[ai // k], draws.pick.reshape(-1)[ai], tables)
             flat_picks[ai] = n_creators + out
         elif ai.size:  # no AI service: those sessions stay human
             human[:] = True
@@ -373,6 +387,12 @@ class Consumers:
         ai_streams = np.bincount(ai // k, weights=ai_counts, minlength=n).astype(float)
         self.last_picks = np.where(played, picks, n_creators + n_outputs)  # "nothing": never copied
         return Listening(streams, ai_plays, ai_streams, picks, np.where(played, counts, 0))
+
+    @cached_property
+    def _copying(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_users,) each listener's number of neighbours, and share of sessions that copy one (none without)."""
+        deg = np.diff(self.adjacency.indptr)
+        return deg, np.where(deg > 0, self.social_share, 0.0)
 
     @cached_property
     def _session_counts(self) -> np.ndarray:
@@ -440,24 +460,33 @@ class Consumers:
         Flooding lowers it (cheap works dilute quality), imitation can raise or lower it (styles move
         toward the AI's), opt-outs lower AI quality. Listeners who played nothing are left out.
         """
-        n_creators = creator_style.shape[0]
-        style = np.vstack([creator_style, output_style, np.zeros((1, creator_style.shape[1]))])
-        quality = np.concatenate(
-            [
-                np.log(np.maximum(creator_quality, 1e-9)),
-                np.full(output_style.shape[0], np.log(max(ai_quality, 1e-9))),
-                [0.0],
-            ]
+        n_creators, dim = creator_style.shape
+        # what a session can play -- creators, then AI outputs -- as rows of (style, log quality, 1)
+        features = np.empty((n_creators + output_style.shape[0], dim + 2))
+        features[:n_creators, :dim] = creator_style
+        features[n_creators:, :dim] = output_style
+        features[:n_creators, dim] = np.log(np.maximum(creator_quality, 1e-9))
+        features[n_creators:, dim] = np.log(max(ai_quality, 1e-9))
+        features[:, dim + 1] = 1.0
+        # utility is linear in what was played, so a listener's stream-weighted sum of utilities is their
+        # taste's match with the stream-weighted sum of styles plus that of log qualities: all listeners
+        # at once in one sparse (listeners x playables) product, one entry per session (repeats add up)
+        n, k = listening.picks.shape
+        # int32 indices where they fit, as scipy would choose (it would otherwise scan them to decide)
+        index = np.int32 if max(n * k, features.shape[0]) < np.iinfo(np.int32).max else np.int64
+        played = sp.csr_matrix(
+            (
+                listening.counts.reshape(-1).astype(float),
+                listening.picks.reshape(-1).astype(index),
+                np.arange(0, n * k + 1, k, dtype=index),
+            ),
+            shape=(n, features.shape[0]),
         )
-        picks = np.where(listening.counts > 0, listening.picks, n_creators + output_style.shape[0])
-        # take(axis=0): the same rows as style[picks], gathered a few times faster
-        match = np.einsum("ukd,ud->uk", style.take(picks, axis=0), self.taste)  # (n, k)
-        utility = match + quality.take(picks)
-        counts = listening.counts.astype(float)
-        total = counts.sum(axis=1)
+        summed = played @ features  # (n, dim + 2): summed styles, log qualities, streams
+        total = summed[:, dim + 1]
+        utility = np.einsum("ud,ud->u", summed[:, :dim], self.taste) + summed[:, dim]
         ok = total > 0
-        per_user = (utility * counts).sum(axis=1)[ok] / total[ok]
-        return float(per_user.mean()) if per_user.size else 0.0
+        return float((utility[ok] / total[ok]).mean()) if ok.any() else 0.0
 
 
 # --------------------------------------------------------------------------- platform
@@ -549,8 +578,7 @@ class Platform(mesa.Agent):
             eligible=catalogue.active,
         )
         human_pay = self._pay(self.arm.human.name, base, **self.arm.human.params)
-        ai_settlement = replace(
-            base,
+        ai_settlement = base.derive(
             pool=float(user_pool_ai.sum()),
             user_pool=user_pool_ai,
             eligible=catalogue.active & catalogue.opted_in,
@@ -561,8 +589,7 @@ class Platform(mesa.Agent):
         everyone = np.ones_like(catalogue.active)
         counterfactual = self._pay(
             self.arm.ai.name,
-            replace(
-                ai_settlement,
+            ai_settlement.derive(
                 eligible=everyone,
                 training_works=catalogue.training_works,
                 training_seconds=catalogue.training_seconds,
@@ -657,12 +684,13 @@ class Creator(mesa.Agent):
     @qualities.setter
     def qualities(self, value: np.ndarray) -> None:
         self._qualities = np.asarray(value, dtype=float)
-        # read several times a month by the model for every creator; summed once per change
+        # read several times a month by the model for every creator; worked out once per change
         self._appeal = float(self._qualities.sum())
+        self._works = int(self._qualities.size)
 
     @property
     def works(self) -> int:
-        return int(self._qualities.size)
+        return self._works
 
     @property
     def appeal(self) -> float:
@@ -702,15 +730,6 @@ class Creator(mesa.Agent):
                 self.expected = estimate
         if b.opt_out:
             self._decide_opt_in(statement, b, rng)
-
-    def relative_return(self, statement: Statement) -> float | None:
-        """This month's net income relative to what the creator expected (None before an expectation)."""
-        if not self.active or self.expected is None:
-            return None
-        unit = self.model.income_unit
-        net = (statement.human_pay[self.index] + statement.ai_pay[self.index]) / unit - self.costs
-        floor = self.model.config.metrics.subsistence_line  # keeps tiny earners' ratios finite
-        return min(max(float(net / max(self.expected, floor) - 1.0), -1.0), 2.0)  # clipped to [-1, 2]
 
     def _choose_strategy(self, b: BehaviourConfig, rng: np.random.Generator) -> None:
         """Keep the strategy, try one at random, or revise by logit over what each strategy earned peers."""

@@ -15,6 +15,8 @@ scenario seed) and the model's own ``self.rng``; nothing touches global random s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 
 import mesa
 import networkx as nx
@@ -42,7 +44,13 @@ from royaltysim.population import (
     with_attribution_noise,
 )
 
-__all__ = ["World", "build_world", "RoyaltyModel"]
+__all__ = ["World", "build_world", "Roster", "RoyaltyModel", "CREATOR_COLUMNS"]
+
+#: the creators' table (:attr:`RoyaltyModel.creator_records`): one row per month and creator
+CREATOR_COLUMNS = (
+    "scheme", "seed", "step", "creator", "active", "opted_in", "strategy", "works", "new_works", "streams",
+    "human_pay", "ai_pay", "income", "net_income", "expected_income", "imitation", "true_share",
+)
 
 # the world's generator is seeded with (seed, _WORLD_STREAM) so it never overlaps the model's own stream
 _WORLD_STREAM = 0x5EED
@@ -84,6 +92,79 @@ class World:
     @property
     def n_creators(self) -> int:
         return self.population.n_creators
+
+
+class _Column:
+    """A creator attribute as an array indexed by creator, read from a roster's agents on first use."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = dtype
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.get = attrgetter(name)
+
+    def __get__(self, roster: Roster | None, owner: type | None = None) -> np.ndarray:
+        if roster is None:
+            return self  # type: ignore[return-value]
+        creators = roster.creators
+        # (None, for no expectation yet, becomes NaN)
+        values = np.fromiter(map(self.get, creators), self.dtype, len(creators))
+        values.flags.writeable = False  # shared by everything that reads the roster
+        roster.__dict__[self.name] = values  # later reads find it there, before this descriptor
+        return values
+
+
+class Roster:
+    """The creators' state at one moment, as arrays indexed by creator.
+
+    The model's array code reads the agents through a roster instead of looping over them in every
+    calculation: each attribute is gathered from the agents once, the first time it is asked for,
+    and kept. So a roster describes the creators as they were when its attributes were read: the
+    model takes one at the start of a month (what listeners and the platform see) and new ones
+    after the creators have responded (the AI's training set, the month's data). The agents stay
+    the owners of their state.
+
+    Attributes:
+        active, opted_in: bool, in the market / in the AI's training set.
+        entered, exited, opted_out, opted_back: bool, this month's events.
+        works, new_works, flood_works: int, catalogue size and this month's releases.
+        appeal, imitation: summed work quality; pull of the style toward the AI's.
+        training_works, training_seconds: what the creator has in the AI's training set.
+        expected: adaptive expectation of income (NaN before a creator has one).
+        costs, net: spent last month; net income of the month.
+        strategy: (object) each creator's strategy.
+    """
+
+    active = _Column(bool)
+    opted_in = _Column(bool)
+    entered = _Column(bool)
+    exited = _Column(bool)
+    opted_out = _Column(bool)
+    opted_back = _Column(bool)
+    works = _Column(np.int64)
+    new_works = _Column(np.int64)
+    flood_works = _Column(np.int64)
+    appeal = _Column(float)
+    imitation = _Column(float)
+    training_works = _Column(float)
+    training_seconds = _Column(float)
+    expected = _Column(float)
+    costs = _Column(float)
+    net = _Column(float)
+    strategy = _Column(object)
+
+    def __init__(self, creators: list[Creator]) -> None:
+        self.creators = creators  # in index order
+
+    @property
+    def mean_quality(self) -> np.ndarray:
+        """Mean quality of each creator's works (0 for an empty catalogue)."""
+        return np.divide(self.appeal, self.works, out=np.zeros_like(self.appeal), where=self.works > 0)
+
+    def playing(self, move: str) -> np.ndarray:
+        """Bool, active creators whose strategy includes ``move`` (``flood`` or ``imitate``)."""
+        return self.active & np.array([move in s for s in self.strategy.tolist()], dtype=bool)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -231,64 +312,75 @@ class RoyaltyModel(mesa.Model):
         self.income_unit = pool0 / pop.n_creators if pool0 > 0 else 1.0
         # imitators move toward the centre of the AI's output styles
         self.ai_centroid = _unit(w.output_style.mean(axis=0))
+        # listeners' choice among the AI's outputs: their styles never change
+        c = scenario.consumers
+        out_logits = c.taste_strength * (w.centroids @ w.output_style.T)  # (n_segments, n_outputs)
+        self._output_cum = cumulative_probabilities(np.exp(out_logits - out_logits.max(axis=1, keepdims=True)))
+        self._output_cum.flags.writeable = False
+        # an imitator's catalogue looks like the catalogue most similar to each output
+        self._closest_similarity = pop.similarity.max(axis=1, keepdims=True)  # (n_outputs, 1)
+        self._quality_ref = float(np.mean(w.talent)) or 1.0  # welfare's quality scale
         self.ai_quality = self._ai_quality()
         self.strategy_returns: dict[str, float] = {}
         self.human_rate = 0.0
         self._style_memo: tuple[np.ndarray, np.ndarray] | None = None  # (imitation, styles), see _styles
         self.records: list[dict] = []
-        self.creator_records: list[dict] = []
+        # the creators' table is kept as one block of columns a month, made into rows when asked for
+        self._creator_names = [c_.name for c_ in self.creators]
+        self._creator_blocks: list[tuple[int, tuple]] = []
+        self._creator_rows: list[dict] = []
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
         """One month: listen, settle, respond, retrain the AI, collect."""
-        listening = self.consumers.listen(*self._choices(), self._active(), self.ai_quality, self.rng)
-        statement = self.platform.settle(listening, self.consumers, self._catalogue())
-        self._read_market(statement)
+        market = self.roster()  # the creators as listeners and the platform find them this month
+        listening = self.consumers.listen(*self._choices(market), market.active, self.ai_quality, self.rng)
+        statement = self.platform.settle(listening, self.consumers, self._catalogue(market))
+        self._read_market(statement, market)
         self.agents_by_type[Creator].shuffle_do("respond", statement)
         self.ai_quality = self._ai_quality()  # the AI retrains on the opted-in catalogue
         self._collect(listening, statement)
 
     # ------------------------------------------------------------------ views of the creators
-    def _active(self) -> np.ndarray:
-        return np.array([c.active for c in self.creators])
+    def roster(self) -> Roster:
+        """The creators' state now, as arrays indexed by creator."""
+        return Roster(self.creators)
 
-    def _styles(self) -> np.ndarray:
+    def _styles(self, imitation: np.ndarray) -> np.ndarray:
         """(n_creators, style_dim) current styles: own style pulled toward the AI's by imitation (read-only)."""
-        m = np.array([c.imitation for c in self.creators])[:, None]
         # recomputed only when someone's imitation has moved (without imitators it never does)
-        if self._style_memo is None or not np.array_equal(self._style_memo[0], m):
+        if self._style_memo is None or not np.array_equal(self._style_memo[0], imitation):
+            m = imitation[:, None]
             styles = _unit((1.0 - m) * self.world.creator_style + m * self.ai_centroid[None, :])
             styles.flags.writeable = False
-            self._style_memo = (m, styles)
+            self._style_memo = (imitation, styles)
         return self._style_memo[1]
 
-    def _choices(self) -> tuple[np.ndarray, np.ndarray]:
+    def _choices(self, market: Roster) -> tuple[np.ndarray, np.ndarray]:
         """Cumulative choice probabilities of creators per (segment, heavy) group and of AI outputs per segment."""
         c = self.config.consumers
-        appeal = np.array([c_.appeal if c_.active else 0.0 for c_ in self.creators])
-        logits = c.taste_strength * (self.world.centroids @ self._styles().T)  # (n_segments, n_creators)
+        appeal = np.where(market.active, market.appeal, 0.0)
+        styles = self._styles(market.imitation)
+        logits = c.taste_strength * (self.world.centroids @ styles.T)  # (n_segments, n_creators)
         base = np.exp(logits - logits.max(axis=1, keepdims=True))
         light = base * appeal ** c.light_popularity_exponent
         heavy = base * appeal ** c.heavy_popularity_exponent
         per_group = np.stack([light, heavy], axis=1).reshape(-1, appeal.size)  # row = segment * 2 + heavy
-        out_logits = c.taste_strength * (self.world.centroids @ self.world.output_style.T)
-        out = np.exp(out_logits - out_logits.max(axis=1, keepdims=True))
-        return cumulative_probabilities(per_group), cumulative_probabilities(out)
+        return cumulative_probabilities(per_group), self._output_cum
 
-    def _similarity(self) -> np.ndarray:
+    def _similarity(self, imitation: np.ndarray) -> np.ndarray:
         """Similarity of outputs to catalogues now: an imitator looks like the most similar catalogue."""
-        sim = self.world.population.similarity
-        m = np.array([c.imitation for c in self.creators])[None, :]
-        return (1.0 - m) * sim + m * sim.max(axis=1, keepdims=True)
+        m = imitation[None, :]
+        return (1.0 - m) * self.world.population.similarity + m * self._closest_similarity
 
-    def _catalogue(self) -> Catalogue:
+    def _catalogue(self, market: Roster) -> Catalogue:
         return Catalogue(
-            works=np.array([c.works for c in self.creators], dtype=float),
-            training_works=np.array([c.training_works for c in self.creators]),
-            training_seconds=np.array([c.training_seconds for c in self.creators]),
-            active=self._active(),
-            opted_in=np.array([c.opted_in for c in self.creators]),
-            similarity=self._similarity(),
+            works=market.works.astype(float),
+            training_works=market.training_works,
+            training_seconds=market.training_seconds,
+            active=market.active,
+            opted_in=market.opted_in,
+            similarity=self._similarity(market.imitation),
         )
 
     def _ai_quality(self) -> float:
@@ -302,28 +394,34 @@ class RoyaltyModel(mesa.Model):
         total = value.sum()
         if total <= 0:
             return 1.0
-        share = sum(value[c.index] for c in self.creators if c.opted_in) / total
+        share = sum(value[self.roster().opted_in]) / total  # (added one by one, in creator order)
         return float(share ** self.config.platform.ai_quality_elasticity)
 
-    def _read_market(self, statement: Statement) -> None:
+    def _read_market(self, statement: Statement, market: Roster) -> None:
         """What creators learn from the month's statements before they decide.
 
         * ``strategy_returns`` ("trade talk"): for each strategy, the mean over active creators who
-          played it of net income / expected income - 1. Comparing returns, not incomes, keeps
-          talent out of it: a star and a beginner who both gain 10% from flooding report the same.
-          Strategies nobody played are missing.
+          played it and already hold an expectation of their relative return this month,
+          ``net / max(expected, subsistence_line) - 1`` clipped to [-1, 2] (the floor keeps tiny
+          earners' ratios finite), where ``net`` is this month's income less last month's costs.
+          Comparing returns, not incomes, keeps talent out of it: a star and a beginner who both
+          gain 10% from flooding report the same. Strategies are listed in the order of the first
+          creator who played each; strategies nobody played are missing.
         * ``human_rate``: human-pool pay per unit of catalogue appeal among active creators, which
           creators outside the market use to judge coming back (:meth:`reentry_estimate`).
         """
-        by_strategy: dict[str, list[float]] = {}
-        for c in self.creators:
-            r = c.relative_return(statement)
-            if r is not None:
-                by_strategy.setdefault(c.strategy, []).append(r)
-        self.strategy_returns = {s: float(np.mean(v)) for s, v in by_strategy.items()}
-        active = [c for c in self.creators if c.active]
-        appeal = sum(c.appeal for c in active)
-        self.human_rate = sum(statement.human_pay[c.index] for c in active) / appeal if appeal > 0 else 0.0
+        floor = self.config.metrics.subsistence_line
+        counted = market.active & ~np.isnan(market.expected)
+        pay = statement.human_pay[counted] + statement.ai_pay[counted]
+        net = pay / self.income_unit - market.costs[counted]
+        expected = market.expected[counted]
+        # np.where, not np.maximum: Python's max(expected, floor), which keeps expected unless floor is larger
+        returns = np.clip(net / np.where(floor > expected, floor, expected) - 1.0, -1.0, 2.0)
+        played = market.strategy[counted]
+        self.strategy_returns = {s: float(returns[played == s].mean()) for s in dict.fromkeys(played.tolist())}
+        appeal = sum(market.appeal[market.active].tolist())
+        # both sums add one creator at a time, in creator order
+        self.human_rate = sum(statement.human_pay[market.active]) / appeal if appeal > 0 else 0.0
 
     def reentry_estimate(self, index: int, statement: Statement) -> float:
         """What an inactive creator expects to earn on coming back, in income units.
@@ -335,29 +433,44 @@ class RoyaltyModel(mesa.Model):
         return (self.human_rate * c.appeal + statement.ai_counterfactual[index]) / self.income_unit
 
     # ------------------------------------------------------------------ data
+    @property
+    def creator_records(self) -> list[dict]:
+        """The creators' table so far: one row (a dict of :data:`CREATOR_COLUMNS`) per month and creator.
+
+        Collected as a block of columns a month and made into rows here, when asked for: the same
+        list grows as the model steps on.
+        """
+        label, seed, names = self.arm.label, self.seed, self._creator_names
+        for step, columns in self._creator_blocks:
+            rows = zip(repeat(label), repeat(seed), repeat(step), names, *(c.tolist() for c in columns))
+            self._creator_rows.extend(map(dict, map(zip, repeat(CREATOR_COLUMNS), rows)))
+        self._creator_blocks.clear()
+        return self._creator_rows
+
     def _collect(self, listening: Listening, st: Statement) -> None:
+        """Append the month's row to :attr:`records` and its creators' rows to :attr:`creator_records`."""
+        after = self.roster()  # the creators as they have responded
         mcfg = self.config.metrics
         unit = self.income_unit
         income = (st.human_pay + st.ai_pay) / unit
+        active = after.active
         # inequality is over the creators who were in the market when the month was settled
-        was_active = np.array([(c.active or c.exited) and not c.entered for c in self.creators])
+        was_active = (active | after.exited) & ~after.entered
         paid_to = income[was_active] if was_active.any() else np.zeros(1)
-        paid_pos = np.clip(paid_to, 0, None)
+        paid_pos = np.maximum(paid_to, 0.0)
         pop = self.world.population
         plays = listening.ai_plays
         reference = plays @ pop.reference if plays.sum() > 0 else pop.reference.mean(axis=0)
-        in_training = np.array([c.opted_in for c in self.creators])
         # misallocation compares the rule with true contribution among those it could pay this month
         # (active and opted in), so exits and opt-outs are not counted as the rule's error
         true = np.where(st.ai_eligible, reference, 0.0)
-        active = self._active()
-        imitation = np.array([c.imitation for c in self.creators])
-        quality = np.array([c.mean_quality for c in self.creators])
-        q_ref = float(np.mean(self.world.talent)) or 1.0
         welfare = self.consumers.welfare(
-            listening, self._styles(), quality / q_ref, self.world.output_style, self.ai_quality
+            listening,
+            self._styles(after.imitation),
+            after.mean_quality / self._quality_ref,
+            self.world.output_style,
+            self.ai_quality,
         )
-        creator_streams = listening.creator_streams
         self.records.append(
             {
                 "scheme": self.arm.label,
@@ -375,18 +488,18 @@ class RoyaltyModel(mesa.Model):
                 "ai_quality": self.ai_quality,
                 "ai_stream_share": st.ai_stream_share,
                 "consumer_welfare": welfare,
-                "active_creators": int(active.sum()),
-                "entries": sum(c.entered for c in self.creators),
-                "exits": sum(c.exited for c in self.creators),
-                "opt_outs": sum(c.opted_out for c in self.creators),
-                "opt_ins": sum(c.opted_back for c in self.creators),
-                "opted_in": int(in_training.sum()),
-                "new_works": sum(c.new_works for c in self.creators),
-                "flood_works": sum(c.flood_works for c in self.creators),
-                "works": sum(c.works for c in self.creators if c.active),
-                "flooders": sum(c.active and "flood" in c.strategy for c in self.creators),
-                "imitators": sum(c.active and "imitate" in c.strategy for c in self.creators),
-                "imitation_drift": float(imitation[active].mean()) if active.any() else 0.0,
+                "active_creators": np.count_nonzero(active),
+                "entries": np.count_nonzero(after.entered),
+                "exits": np.count_nonzero(after.exited),
+                "opt_outs": np.count_nonzero(after.opted_out),
+                "opt_ins": np.count_nonzero(after.opted_back),
+                "opted_in": np.count_nonzero(after.opted_in),
+                "new_works": int(after.new_works.sum()),
+                "flood_works": int(after.flood_works.sum()),
+                "works": int(after.works[active].sum()),
+                "flooders": np.count_nonzero(after.playing("flood")),
+                "imitators": np.count_nonzero(after.playing("imitate")),
+                "imitation_drift": float(after.imitation[active].mean()) if active.any() else 0.0,
                 "gini": metrics.gini(paid_pos),
                 "top1_share": metrics.top_share(paid_pos, 0.01),
                 "top10_share": metrics.top_share(paid_pos, 0.10),
@@ -400,32 +513,16 @@ class RoyaltyModel(mesa.Model):
                 **{f"return_{s}": self.strategy_returns.get(s, float("nan")) for s in self.strategies},
             }
         )
-        ref_share = true / true.sum() if true.sum() > 0 else np.zeros_like(true)
-        # per-creator columns as lists of Python floats: one conversion per column, not per value
-        streams, human_pay, ai_pay, income_, share = (
-            a.tolist() for a in (creator_streams, st.human_pay, st.ai_pay, income, ref_share)
-        )
-        label, seed, step = self.arm.label, self.seed, self.steps
-        for c in self.creators:
-            i = c.index
-            self.creator_records.append(
-                {
-                    "scheme": label,
-                    "seed": seed,
-                    "step": step,
-                    "creator": c.name,
-                    "active": c.active,
-                    "opted_in": c.opted_in,
-                    "strategy": c.strategy,
-                    "works": c.works,
-                    "new_works": c.new_works,
-                    "streams": streams[i],
-                    "human_pay": human_pay[i],
-                    "ai_pay": ai_pay[i],
-                    "income": income_[i],
-                    "net_income": float(c.net),
-                    "expected_income": float(c.expected) if c.expected is not None else float("nan"),
-                    "imitation": float(c.imitation),
-                    "true_share": share[i],
-                }
+        true_total = true.sum()
+        share = true / true_total if true_total > 0 else np.zeros_like(true)
+        # in CREATOR_COLUMNS order after scheme, seed, step and creator
+        self._creator_blocks.append(
+            (
+                self.steps,
+                (
+                    active, after.opted_in, after.strategy, after.works, after.new_works,
+                    listening.creator_streams, st.human_pay, st.ai_pay, income, after.net, after.expected,
+                    after.imitation, share,
+                ),
             )
+        )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -99,9 +99,10 @@ class Settlement:
     Build one with :meth:`build`, which fills sensible defaults for whatever a scheme does not need.
     ``__post_init__`` validates shapes and values and normalises types (float arrays, a canonical
     ``csr_matrix`` for streams, a bool mask for ``eligible``); it never densifies ``streams``.
-    ``dataclasses.replace(s, pool=..., user_pool=..., eligible=...)`` derives another pool's
-    settlement and re-validates it, so change ``user_pool`` together with ``pool``. Settlements
-    compare by identity (``eq=False``): element-wise equality of arrays is not a bool.
+    ``s.derive(pool=..., user_pool=..., eligible=...)`` derives another pool's settlement, checking
+    only what changes (``dataclasses.replace`` does the same but checks every field again); change
+    ``user_pool`` together with ``pool``. Settlements compare by identity (``eq=False``):
+    element-wise equality of arrays is not a bool.
 
     Attributes:
         pool: money this scheme must pay out (>= 0).
@@ -129,55 +130,85 @@ class Settlement:
     _listeners: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._check(_SETTLEMENT_FIELDS)
+
+    def derive(self, **changes: Any) -> Settlement:
+        """This settlement with ``changes``, checking only what changes.
+
+        The same settlement as ``dataclasses.replace(self, **changes)``, for less: the fields left as
+        they are were checked when this one was built and are shared, not checked again; the changed
+        ones are checked as a new settlement's are, and against the rest (shapes, ``user_pool``
+        summing to ``pool``). New ``streams`` or ``ai_plays`` may change the sizes, so with either
+        everything is checked.
+        """
+        unknown = sorted(set(changes) - set(_SETTLEMENT_FIELDS))
+        if unknown:
+            raise TypeError(f"Settlement has no field(s) {unknown}; fields: {list(_SETTLEMENT_FIELDS)}")
+        derived = object.__new__(Settlement)
+        derived.__dict__.update(self.__dict__)
+        derived.__dict__.update(changes)
+        if "streams" in changes:
+            derived.__dict__["_listeners"] = None
+        derived._check(frozenset(changes))
+        return derived
+
+    def _check(self, names: frozenset[str]) -> None:
+        """Validate and normalise the fields in ``names``; the others are taken as already checked."""
         set_ = object.__setattr__  # frozen: normalise once, here, then never again
+        if not names.isdisjoint(("streams", "ai_plays")):
+            names = _SETTLEMENT_FIELDS  # the sizes every other field is checked against may change
 
-        try:
-            pool = float(self.pool)
-        except (TypeError, ValueError):
-            pool = float("nan")
-        if not np.isfinite(pool) or pool < 0:
-            raise SettlementError(f"Settlement.pool must be a finite number >= 0; got {self.pool!r}")
-        set_(self, "pool", pool)
+        if "pool" in names:
+            try:
+                pool = float(self.pool)
+            except (TypeError, ValueError):
+                pool = float("nan")
+            if not np.isfinite(pool) or pool < 0:
+                raise SettlementError(f"Settlement.pool must be a finite number >= 0; got {self.pool!r}")
+            set_(self, "pool", pool)
 
-        streams = self.streams
-        if sp.issparse(streams):
-            # a csr_matrix is kept as is (re-wrapping it would forget that its format is canonical)
-            streams = streams if type(streams) is sp.csr_matrix else sp.csr_matrix(streams)
-        else:
-            dense = np.asarray(streams, dtype=float)
-            if dense.ndim != 2:
-                raise SettlementError(
-                    f"Settlement.streams has shape {dense.shape}; expected (n_users, n_creators)"
-                )
-            streams = sp.csr_matrix(dense)
-        if streams.dtype != np.float64:
-            if not np.issubdtype(streams.dtype, np.number) or np.issubdtype(streams.dtype, np.complexfloating):
-                raise SettlementError(f"Settlement.streams must hold real numbers; got dtype {streams.dtype}")
-            streams = streams.astype(np.float64)
-        if not streams.has_canonical_format:
-            streams = streams.copy()
-            streams.sum_duplicates()
-        if streams.nnz:
-            if not np.isfinite(streams.data).all():
-                raise SettlementError("Settlement.streams must be finite")
-            if streams.data.min() < 0:
-                raise SettlementError(f"Settlement.streams must be >= 0; found {float(streams.data.min())}")
-        set_(self, "streams", streams)
-        n_users, n_creators = streams.shape
+        if "streams" in names:
+            streams = self.streams
+            if sp.issparse(streams):
+                # a csr_matrix is kept as is (re-wrapping it would forget that its format is canonical)
+                streams = streams if type(streams) is sp.csr_matrix else sp.csr_matrix(streams)
+            else:
+                dense = np.asarray(streams, dtype=float)
+                if dense.ndim != 2:
+                    raise SettlementError(
+                        f"Settlement.streams has shape {dense.shape}; expected (n_users, n_creators)"
+                    )
+                streams = sp.csr_matrix(dense)
+            if streams.dtype != np.float64:
+                if not np.issubdtype(streams.dtype, np.number) or np.issubdtype(streams.dtype, np.complexfloating):
+                    raise SettlementError(f"Settlement.streams must hold real numbers; got dtype {streams.dtype}")
+                streams = streams.astype(np.float64)
+            if not streams.has_canonical_format:
+                streams = streams.copy()
+                streams.sum_duplicates()
+            if streams.nnz:
+                if not np.isfinite(streams.data).all():
+                    raise SettlementError("Settlement.streams must be finite")
+                if streams.data.min() < 0:
+                    raise SettlementError(f"Settlement.streams must be >= 0; found {float(streams.data.min())}")
+            set_(self, "streams", streams)
+        n_users, n_creators = self.streams.shape
 
-        works = _as_vector("works", self.works, n_creators, "n_creators")
-        set_(self, "works", works)
-        for name in ("training_works", "training_seconds"):
-            set_(self, name, _as_vector(name, getattr(self, name), n_creators, "n_creators"))
-        user_pool = _as_vector("user_pool", self.user_pool, n_users, "n_users")
-        set_(self, "user_pool", user_pool)
-        ai_plays = np.asarray(self.ai_plays, dtype=float)
-        if ai_plays.ndim != 1:
-            raise SettlementError(f"Settlement.ai_plays has shape {ai_plays.shape}; expected (n_outputs,)")
-        n_outputs = ai_plays.shape[0]
-        set_(self, "ai_plays", _as_vector("ai_plays", ai_plays, n_outputs, "n_outputs"))
+        for name in ("works", "training_works", "training_seconds"):
+            if name in names:
+                set_(self, name, _as_vector(name, getattr(self, name), n_creators, "n_creators"))
+        if "user_pool" in names:
+            set_(self, "user_pool", _as_vector("user_pool", self.user_pool, n_users, "n_users"))
+        if "ai_plays" in names:
+            ai_plays = np.asarray(self.ai_plays, dtype=float)
+            if ai_plays.ndim != 1:
+                raise SettlementError(f"Settlement.ai_plays has shape {ai_plays.shape}; expected (n_outputs,)")
+            set_(self, "ai_plays", _as_vector("ai_plays", ai_plays, ai_plays.shape[0], "n_outputs"))
+        n_outputs = self.ai_plays.shape[0]
 
         for name in ("attribution", "similarity"):
+            if name not in names:
+                continue
             arr = np.asarray(getattr(self, name), dtype=float)
             if arr.shape != (n_outputs, n_creators):
                 raise SettlementError(
@@ -188,27 +219,31 @@ class Settlement:
                 raise SettlementError(f"Settlement.{name} must be finite")
             set_(self, name, arr)
 
-        eligible = np.asarray(self.eligible)
-        if eligible.shape != (n_creators,):
-            raise SettlementError(
-                f"Settlement.eligible has shape {eligible.shape}; expected ({n_creators},) = (n_creators,)"
-            )
-        if eligible.dtype != bool:
-            if eligible.size and not np.all(np.isin(eligible, (0, 1))):
+        if "eligible" in names:
+            eligible = np.asarray(self.eligible)
+            if eligible.shape != (n_creators,):
                 raise SettlementError(
-                    "Settlement.eligible must be a bool mask (or 0/1); "
-                    f"found values {np.unique(eligible)[:5].tolist()}"
+                    f"Settlement.eligible has shape {eligible.shape}; expected ({n_creators},) = (n_creators,)"
                 )
-            eligible = eligible.astype(bool)
-        set_(self, "eligible", eligible)
+            if eligible.dtype != bool:
+                if eligible.size and not np.all(np.isin(eligible, (0, 1))):
+                    raise SettlementError(
+                        "Settlement.eligible must be a bool mask (or 0/1); "
+                        f"found values {np.unique(eligible)[:5].tolist()}"
+                    )
+                eligible = eligible.astype(bool)
+            set_(self, "eligible", eligible)
 
         for name in ("works", "training_works", "training_seconds", "user_pool", "ai_plays", "similarity"):
-            _require_non_negative(name, getattr(self, name))
-        if n_users and not _close(float(user_pool.sum()), pool, rtol=1e-9, atol=1e-9):
-            raise SettlementError(
-                f"Settlement.user_pool sums to {float(user_pool.sum())!r} but pool is {pool!r}; each user's "
-                "contribution must add up to the pool (leave user_pool out to split the pool equally)"
-            )
+            if name in names:
+                _require_non_negative(name, getattr(self, name))
+        if n_users and not names.isdisjoint(("pool", "user_pool")):
+            if not _close(float(self.user_pool.sum()), self.pool, rtol=1e-9, atol=1e-9):
+                raise SettlementError(
+                    f"Settlement.user_pool sums to {float(self.user_pool.sum())!r} but pool is {self.pool!r}; "
+                    "each user's contribution must add up to the pool (leave user_pool out to split the pool "
+                    "equally)"
+                )
 
     # ---------------------------------------------------------------- sizes
     @property
@@ -308,6 +343,9 @@ class Settlement:
             similarity=np.zeros((n_outputs, n_creators)) if similarity is None else similarity,
             eligible=np.ones(n_creators, dtype=bool) if eligible is None else eligible,
         )
+
+
+_SETTLEMENT_FIELDS = frozenset(f.name for f in fields(Settlement) if f.init)
 
 
 # --------------------------------------------------------------------------- registry
@@ -418,14 +456,14 @@ def pay(name: str, s: Settlement, **params: Any) -> np.ndarray:
             f"scheme {name!r} returned shape {payouts.shape}; expected ({s.n_creators},)"
         )
     tol = 1e-9 * max(1.0, s.pool)
-    if not np.all(np.isfinite(payouts)) or (payouts.size and payouts.min() < -tol):
+    if not np.isfinite(payouts).all() or (payouts.size and payouts.min() < -tol):
         raise SchemeOutputError(f"scheme {name!r} returned negative or non-finite payouts")
-    if np.any(payouts[~s.eligible] != 0):
+    if (payouts[~s.eligible] != 0).any():
         raise SchemeOutputError(f"scheme {name!r} paid ineligible creators")
     total = payouts.sum()
     if total != 0 and not _close(float(total), s.pool, rtol=1e-9, atol=tol):
         raise SchemeOutputError(f"scheme {name!r} paid {float(total)!r} out of a pool of {s.pool!r}")
-    return np.clip(payouts, 0.0, None)
+    return np.maximum(payouts, 0.0)  # (what np.clip(payouts, 0.0, None) computes, for less)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -468,7 +506,7 @@ def _number(
 
 def _shares(weights: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Non-negative weights of eligible creators normalised to sum to 1; all zeros if none is positive."""
-    w = np.where(eligible, np.clip(weights, 0.0, None), 0.0)
+    w = np.where(eligible, np.maximum(weights, 0.0), 0.0)
     total = w.sum()
     return w / total if total > 0 else np.zeros_like(w)
 

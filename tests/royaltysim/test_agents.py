@@ -3,6 +3,8 @@
 Each is an exact shortcut, so each is compared number for number: the table-guided sampler with a
 binary search per draw, the stream matrix built by per-row sorts with scipy's COO-to-CSR assembly,
 the row and column sums with scipy's, and a creator's cached catalogue appeal with its qualities.
+Consumer welfare, one sparse product for all listeners, is compared with a loop over listeners to
+float rounding.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import scipy.sparse as sp
 from royaltysim.agents import (
     Consumers,
     Creator,
+    Listening,
     _column_sums,
     _guide,
     _row_sums,
@@ -127,3 +130,64 @@ def test_creator_appeal_follows_its_qualities() -> None:
     assert creator.appeal == 6.75 and creator.mean_quality == 6.75 / 4
     creator.qualities = np.zeros(0)
     assert creator.appeal == 0.0 and creator.mean_quality == 0.0
+
+
+def test_guided_sampling_with_kept_tables_equals_building_them() -> None:
+    rng = np.random.default_rng(5)
+    cum = cumulative_probabilities(rng.random((3, 7)) * (rng.random((3, 7)) < 0.6))
+    group, u = rng.integers(0, 3, 500), rng.random((500, 4))
+    np.testing.assert_array_equal(_sample_grouped(cum, group, u, _guide(cum)), _sample_grouped(cum, group, u))
+
+
+def _consumers(n: int, sessions: int, rng: np.random.Generator) -> Consumers:
+    taste = rng.standard_normal((n, 3))
+    adjacency = sp.random(n, n, density=0.2, format="csr", random_state=0)
+    adjacency = ((adjacency + adjacency.T) > 0).astype(float).tocsr()
+    return Consumers(
+        fee=np.ones(n), volume=rng.integers(1, 40, n), heavy=rng.random(n) < 0.3, segment=rng.integers(0, 2, n),
+        taste=taste / np.linalg.norm(taste, axis=1, keepdims=True), ai_affinity=rng.random(n) * 0.5,
+        adjacency=adjacency, sessions=sessions, social_share=0.3,
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_welfare_is_the_mean_over_listeners_of_what_each_played(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k, n_creators, n_outputs = 40, 6, 5, 3
+    consumers = _consumers(n, k, rng)
+    picks = rng.integers(0, n_creators + n_outputs, (n, k))
+    counts = rng.integers(0, 5, (n, k)) * (rng.random((n, k)) < 0.8)  # sessions that played nothing
+    counts[0] = 0  # a listener who played nothing is left out
+    listening = Listening(sp.csr_matrix((n, n_creators)), np.zeros(n_outputs), np.zeros(n), picks, counts)
+    creator_style, output_style = rng.standard_normal((n_creators, 3)), rng.standard_normal((n_outputs, 3))
+    quality, ai_quality = rng.lognormal(0, 1, n_creators), 0.7
+
+    style = np.vstack([creator_style, output_style])
+    log_quality = np.concatenate([np.log(quality), np.full(n_outputs, np.log(ai_quality))])
+    per_listener = []
+    for u in range(1, n):
+        played = counts[u] > 0
+        if played.any():
+            utility = style[picks[u, played]] @ consumers.taste[u] + log_quality[picks[u, played]]
+            per_listener.append(utility @ counts[u, played] / counts[u, played].sum())
+    welfare = consumers.welfare(listening, creator_style, quality, output_style, ai_quality)
+    assert welfare == pytest.approx(np.mean(per_listener), rel=1e-12, abs=1e-12)
+    silent = Listening(listening.streams, listening.ai_plays, listening.ai_streams, picks, np.zeros_like(counts))
+    assert consumers.welfare(silent, creator_style, quality, output_style, ai_quality) == 0.0
+
+
+def test_listening_follows_a_new_output_distribution() -> None:
+    """The AI outputs' lookup table is kept between months, but never outlives the distribution it was built for."""
+    rng = np.random.default_rng(0)
+    n, k = 60, 8
+    consumers = _consumers(n, k, rng)
+    creator_cum = cumulative_probabilities(rng.random((4, 5)))
+    active = np.ones(5, dtype=bool)
+    first, second = cumulative_probabilities(rng.random((2, 3))), cumulative_probabilities(rng.random((2, 3)))
+    consumers.listen(creator_cum, first, active, 1.0, np.random.default_rng(1))
+    fresh = _consumers(n, k, np.random.default_rng(0))
+    fresh.last_picks = consumers.last_picks.copy()
+    a = consumers.listen(creator_cum, second, active, 1.0, np.random.default_rng(2))
+    b = fresh.listen(creator_cum, second, active, 1.0, np.random.default_rng(2))
+    assert a.ai_plays.sum() > 0
+    np.testing.assert_array_equal(a.picks, b.picks)

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import royaltysim
-from royaltysim.agents import Consumers, Creator, _sample_grouped
+from royaltysim.agents import Consumers, Creator, Statement, _sample_grouped
 from royaltysim.config import validate_scenario
-from royaltysim.model import RoyaltyModel, build_world
+from royaltysim.model import CREATOR_COLUMNS, Roster, RoyaltyModel, build_world
 
 from .conftest import small_scenario
 
@@ -98,12 +98,89 @@ def test_model_uses_the_mesa_api(run_dir: Path) -> None:
         RoyaltyModel(sc, "nope", world=model.world)
 
 
+def _busy_model(run_dir: Path, months: int) -> RoyaltyModel:
+    """A model whose creators exit, flood, imitate and opt out, stepped ``months`` months."""
+    behaviour = {"flooding": True, "imitation": True, "opt_out": True, "exploration": 0.3}
+    model = RoyaltyModel(validate_scenario(small_scenario(run_dir, behaviour=behaviour)), "causal")
+    for _ in range(months):
+        model.step()
+    return model
+
+
+def test_roster_reads_each_creators_state(run_dir: Path) -> None:
+    model = _busy_model(run_dir, 3)
+    roster = model.roster()
+    creators = model.creators
+    for name in ("active", "opted_in", "entered", "exited", "opted_out", "opted_back", "works", "new_works",
+                 "flood_works", "appeal", "imitation", "training_works", "training_seconds", "costs", "net"):
+        np.testing.assert_array_equal(getattr(roster, name), [getattr(c, name) for c in creators], err_msg=name)
+    np.testing.assert_array_equal(roster.expected, [np.nan if c.expected is None else c.expected for c in creators])
+    assert roster.strategy.tolist() == [c.strategy for c in creators]
+    np.testing.assert_array_equal(roster.mean_quality, [c.mean_quality for c in creators])
+    np.testing.assert_array_equal(roster.playing("flood"), [c.active and "flood" in c.strategy for c in creators])
+    # a roster keeps what it read: the creators as they were
+    was = roster.active.copy()
+    creators[0].active = not creators[0].active
+    np.testing.assert_array_equal(roster.active, was)
+    assert Roster(creators).active[0] == creators[0].active
+
+
+def test_strategy_returns_are_mean_relative_returns_per_strategy(run_dir: Path) -> None:
+    """What creators learn from the market, against its definition computed creator by creator."""
+    model = _busy_model(run_dir, 1)
+    read_market = model._read_market
+    checked = []
+
+    def check(statement: Statement, market: Roster) -> None:
+        floor = model.config.metrics.subsistence_line
+        by_strategy: dict[str, list[float]] = {}
+        for c in model.creators:
+            if c.active and c.expected is not None:
+                net = (statement.human_pay[c.index] + statement.ai_pay[c.index]) / model.income_unit - c.costs
+                r = min(max(float(net / max(c.expected, floor) - 1.0), -1.0), 2.0)
+                by_strategy.setdefault(c.strategy, []).append(r)
+        active = [c for c in model.creators if c.active]
+        appeal = sum(c.appeal for c in active)
+        read_market(statement, market)
+        assert list(model.strategy_returns.items()) == [(s, float(np.mean(v))) for s, v in by_strategy.items()]
+        assert model.human_rate == sum(statement.human_pay[c.index] for c in active) / appeal
+        checked.append(len(by_strategy))
+
+    model._read_market = check  # type: ignore[method-assign]
+    for _ in range(4):
+        model.step()
+    assert max(checked) > 1  # several strategies were compared
+
+
+def test_creator_records_are_made_into_rows_when_asked_for(run_dir: Path) -> None:
+    model = _busy_model(run_dir, 2)
+    n = len(model.creators)
+    rows = model.creator_records
+    assert len(rows) == 2 * n and all(tuple(row) == CREATOR_COLUMNS for row in rows)
+    model.step()
+    assert model.creator_records is rows and len(rows) == 3 * n  # the same list, grown by the new month
+    last = rows[-n:]
+    for row, c in zip(last, model.creators, strict=True):
+        assert (row["scheme"], row["seed"], row["step"], row["creator"]) == ("causal", model.seed, 3, c.name)
+        assert (row["active"], row["opted_in"], row["strategy"], row["works"], row["new_works"]) == (
+            c.active, c.opted_in, c.strategy, c.works, c.new_works
+        )
+        assert (row["net_income"], row["imitation"]) == (c.net, c.imitation)
+        assert row["income"] == pytest.approx(c.income, rel=1e-12)
+        assert row["expected_income"] == c.expected or (c.expected is None and np.isnan(row["expected_income"]))
+        assert [type(row[k]) for k in ("active", "works", "streams", "net_income", "strategy")] == [
+            bool, int, float, float, str
+        ]
+    month = pd.DataFrame(last)
+    assert month["human_pay"].sum() + month["ai_pay"].sum() == pytest.approx(model.records[-1]["paid"], rel=1e-12)
+
+
 def test_listening_is_vectorised_and_adds_up(run_dir: Path) -> None:
     sc = validate_scenario(small_scenario(run_dir))
     world = build_world(sc)
     consumers: Consumers = world.consumers.copy()
     model = RoyaltyModel(sc, world=world)
-    listening = consumers.listen(*model._choices(), np.ones(world.n_creators, bool), 1.0, model.rng)
+    listening = consumers.listen(*model._choices(model.roster()), np.ones(world.n_creators, bool), 1.0, model.rng)
     total = listening.human_streams + listening.ai_streams
     np.testing.assert_array_equal(total, consumers.volume)
     assert listening.ai_plays.sum() == listening.ai_streams.sum()

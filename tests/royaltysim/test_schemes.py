@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -305,6 +306,46 @@ def test_settlement_rejects_a_negative_pool_and_needs_a_size() -> None:
         Settlement.build(-1.0, n_creators=2)
     with pytest.raises(SettlementError, match="n_creators"):
         Settlement.build(1.0)
+
+
+def _fields_equal(a: Settlement, b: Settlement) -> bool:
+    return a.pool == b.pool and (a.streams != b.streams).nnz == 0 and all(
+        np.array_equal(getattr(a, name), getattr(b, name)) and getattr(a, name).dtype == getattr(b, name).dtype
+        for name in ("user_pool", "works", "training_works", "training_seconds", "ai_plays", "attribution",
+                     "similarity", "eligible")
+    )
+
+
+def test_derive_is_replace_checking_only_what_changes() -> None:
+    s = Settlement.build(6.0, streams=np.array([[1, 0, 2], [0, 3, 0]]), ai_plays=[1.0, 2.0], works=[1, 2, 3])
+    changes = {"pool": 2, "user_pool": [0.5, 1.5], "eligible": [1, 0, 1], "training_works": [0, 4, 1]}
+    derived = s.derive(**changes)
+    assert _fields_equal(derived, replace(s, **changes))
+    assert derived.pool == 2.0 and derived.eligible.dtype == bool  # normalised like a new settlement
+    assert derived.streams is s.streams and derived.attribution is s.attribution  # the rest is shared, as checked
+    assert s.pool == 6.0 and s.eligible.all()  # and the original is left alone
+
+
+def test_derive_checks_the_changed_fields_against_the_rest() -> None:
+    s = Settlement.build(6.0, streams=np.array([[1, 0, 2], [0, 3, 0]]), ai_plays=[1.0, 2.0])
+    with pytest.raises(SettlementError, match="user_pool sums to 6.0 but pool is 3.0"):
+        s.derive(pool=3.0)
+    with pytest.raises(SettlementError, match=r"eligible has shape \(2,\); expected \(3,\)"):
+        s.derive(eligible=[True, True])
+    with pytest.raises(SettlementError, match="training_seconds must be >= 0"):
+        s.derive(training_seconds=[0.0, -1.0, 0.0])
+    # new streams may change the sizes, so everything is checked again
+    with pytest.raises(SettlementError, match=r"user_pool has shape \(2,\); expected \(3,\)"):
+        s.derive(streams=np.ones((3, 3)))
+    with pytest.raises(TypeError, match="no field"):
+        s.derive(pools=1.0)
+
+
+def test_derive_with_new_streams_recounts_listeners() -> None:
+    s = Settlement.build(1.0, streams=np.array([[1, 0], [2, 0]]))
+    np.testing.assert_array_equal(s.listeners, [2, 0])
+    np.testing.assert_array_equal(s.derive(eligible=[True, False]).listeners, [2, 0])
+    np.testing.assert_array_equal(s.derive(streams=np.array([[0, 1], [0, 1]])).listeners, [0, 2])
 
 
 # --------------------------------------------------------------------------- properties, every scheme
