@@ -65,6 +65,9 @@ import scipy.sparse as sp
 from royaltysim.schemes import Settlement
 from royaltysim.schemes import pay as registry_pay
 
+_INT32_MAX = int(np.iinfo(np.int32).max)  # (np.iinfo costs microseconds a call, and the month calls it often)
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 if TYPE_CHECKING:
     from royaltysim.config import Arm, BehaviourConfig, ConsumersConfig, PlatformConfig
     from royaltysim.model import RoyaltyModel
@@ -421,7 +424,7 @@ class Consumers:
         """
         n, k = picks.shape
         bits = max(int(counts.max(initial=0)).bit_length(), 1)
-        assert (n_creators + 1) << bits < np.iinfo(np.int64).max, "stream counts too large to pack"
+        assert (n_creators + 1) << bits < _INT64_MAX, "stream counts too large to pack"
         key = picks.astype(np.int64) << bits
         key |= counts
         key.sort(axis=1)
@@ -435,7 +438,7 @@ class Consumers:
         indices = creator[first]
         entry = indices < n_creators
         # int32 indices where they fit, as scipy would choose (it would otherwise scan them to decide)
-        index = np.int32 if max(n * k, n_creators) < np.iinfo(np.int32).max else np.int64
+        index = np.int32 if max(n * k, n_creators) < _INT32_MAX else np.int64
         indptr = np.zeros(n + 1, dtype=index)
         np.cumsum(np.bincount(first[entry] // k, minlength=n), out=indptr[1:])
         streams = sp.csr_matrix(
@@ -473,7 +476,7 @@ class Consumers:
         # at once in one sparse (listeners x playables) product, one entry per session (repeats add up)
         n, k = listening.picks.shape
         # int32 indices where they fit, as scipy would choose (it would otherwise scan them to decide)
-        index = np.int32 if max(n * k, features.shape[0]) < np.iinfo(np.int32).max else np.int64
+        index = np.int32 if max(n * k, features.shape[0]) < _INT32_MAX else np.int64
         played = sp.csr_matrix(
             (
                 listening.counts.reshape(-1).astype(float),
