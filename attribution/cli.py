@@ -143,6 +143,9 @@ def evaluate(
     projection_seeds: int = typer.Option(
         5, min=0, help="Final-checkpoint TRAK under this many random projections (projection noise; 0 skips it)."
     ),
+    dattri_projection_seeds: int = typer.Option(
+        1, min=1, help="dattri's final-checkpoint TRAK under this many projections (needs 'last'; each costs a dattri pass)."
+    ),
 ) -> None:
     """Score every attribution method against the retraining ground truth; write RUN/evaluation/report.html."""
     from .evaluate import evaluate as run_evaluate
@@ -152,7 +155,7 @@ def evaluate(
     try:
         ev = run_evaluate(
             run, dattri=dattri, k=k, random_seeds=random_seeds, projection_seeds=projection_seeds,
-            dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
+            dattri_projection_seeds=dattri_projection_seeds, dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
         )
     except (FileNotFoundError, ImportError, ValueError) as exc:
         typer.echo(str(exc), err=True)

@@ -344,10 +344,9 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[np.n
     trak = dict(meta.get("config", {}).get("trak", {}))
     trak.pop("checkpoints", None)
     trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
-    t0 = time.perf_counter()
     g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
                                 inputs.output_tokens, TrakConfig(**trak), run_dir / "cache" / "trak", progress=False)
-    return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), time.perf_counter() - t0, len(ckpts)
+    return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), g.seconds, len(ckpts)
 
 
 def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds: int) -> tuple[list[np.ndarray], list[int], float] | None:
@@ -356,7 +355,8 @@ def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds:
     TRAK's random projection is a source of noise of its own: two seeds of the same estimator on the same
     checkpoint score differently. This reruns traker on the run's final checkpoint with ``n_seeds - 1`` further
     projector seeds (same settings otherwise, one passage per output), cached in ``RUN/cache/trak`` like the
-    build's. Returns (piece scores per extra seed, those seeds, seconds) or None when the checkpoint is gone.
+    build's. Returns (piece scores per extra seed, those seeds, seconds) or None when the checkpoint is gone; the
+    seconds are those of the computation, also when it was cached (NaN for caches made before that was kept).
     """
     from .model import ModelConfig, MusicTransformer
     from .scoring import TrakConfig, compute_gradient_scores
@@ -372,24 +372,27 @@ def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds:
     trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
     own = int(trak.get("projector_seed", 0))
     seeds = [own + i for i in range(1, n_seeds)]
-    t0 = time.perf_counter()
-    scores = []
+    scores, seconds = [], 0.0
     for seed in seeds:
         g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), last, inputs.train_tokens,
                                     inputs.output_tokens, TrakConfig(**{**trak, "projector_seed": seed}),
                                     run_dir / "cache" / "trak", progress=False)
         scores.append(piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces))
-    return scores, seeds, time.perf_counter() - t0
+        seconds += g.seconds
+    return scores, seeds, seconds
 
 
 def _cached_dattri(
-    run_dir: Path, inputs: RunInputs, meta: dict, batch_size: int, last_only: bool = False
+    run_dir: Path, inputs: RunInputs, meta: dict, batch_size: int, last_only: bool = False, proj_seed: int | None = None
 ) -> tuple[np.ndarray, float]:
     """dattri piece scores and their cost in seconds, cached in evaluation/dattri_trak[_1ckpt].npz by settings.
 
     ``last_only`` uses the final checkpoint alone (the peer of ``trak_1ckpt``), at a quarter of the cost.
+    ``proj_seed`` other than the run's own projector seed is cached beside it (``..._p<seed>.npz``).
     """
     trak = meta.get("config", {}).get("trak", {})
+    own_seed = int(trak.get("projector_seed", 0))
+    proj_seed = own_seed if proj_seed is None else int(proj_seed)
     ckpts = _trak_checkpoints(run_dir, meta)
     if last_only:
         ckpts = ckpts[-1:]
@@ -399,11 +402,12 @@ def _cached_dattri(
         "checkpoint_mtimes": [int(p.stat().st_mtime) for p in ckpts],
         "proj_dim": int(trak.get("proj_dim", 512)),
         "regularization": float(trak.get("lambda_reg", 0.0)),
-        "proj_seed": int(trak.get("projector_seed", 0)),
+        "proj_seed": proj_seed,
         "n_windows": int(len(inputs.train_tokens)),
         "n_outputs": int(len(inputs.output_tokens)),
     }
-    path = run_dir / EVAL_DIR / ("dattri_trak_1ckpt.npz" if last_only else "dattri_trak.npz")
+    stem = "dattri_trak_1ckpt" if last_only else "dattri_trak"
+    path = run_dir / EVAL_DIR / (f"{stem}.npz" if proj_seed == own_seed else f"{stem}_p{proj_seed}.npz")
     if path.is_file():
         cached = np.load(path, allow_pickle=False)
         if json.loads(str(cached["settings"])) == settings:
@@ -431,6 +435,7 @@ def evaluate(
     ridges: tuple[float, ...] = (0.01, 0.1, 1.0),
     models_ensemble: bool = True,
     projection_seeds: int = 5,
+    dattri_projection_seeds: int = 1,
 ) -> Evaluation:
     """Score every method of a run against its ground truth; write ``RUN/evaluation/``.
 
@@ -449,6 +454,10 @@ def evaluate(
         projection_seeds: final-checkpoint TRAK with this many random projections in all (the run's own and the
             next seeds, :func:`trak_over_projections`): the spread of ``trak_1ckpt``'s LDS over projections, and
             their average, method ``trak_1ckpt_proj<N>``. 0 or 1 skips it; cached after the first run.
+        dattri_projection_seeds: the same for the peer (with ``"last"`` in ``dattri_checkpoints``): dattri's
+            final-checkpoint TRAK under this many projector seeds, their LDS spread and their average
+            (``dattri_trak_1ckpt_proj<N>``), so ours and the peer are compared over projections, not on one draw
+            each. Every extra seed costs a full dattri pass (about 10 minutes on the default run); cached.
     """
     run_dir = Path(run_dir)
     table = AttributionTable.load(run_dir)
@@ -463,6 +472,7 @@ def evaluate(
     k = max(1, min(k, n_pieces))
 
     facts: dict = {}
+    dattri_projections: list[np.ndarray] = []  # dattri_trak_1ckpt under each projector seed, the run's own first
     scores: dict[str, np.ndarray] = {m: table.pivot(m).fillna(0.0).to_numpy() for m in table.methods}
     costs: list[dict] = []
     stages = meta.get("stages", {})
@@ -485,6 +495,17 @@ def evaluate(
             name = "dattri_trak" if which == "all" else "dattri_trak_1ckpt"
             scores[name], seconds = _cached_dattri(run_dir, inputs, meta, dattri_batch_size, last_only=which == "last")
             costs.append({"item": f"{name} (dattri CPU path)", "kind": "attribution", "seconds": seconds})
+            if which == "last" and dattri_projection_seeds > 1:  # the peer under other projector seeds, like ours
+                own = int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0))
+                extra = [own + i for i in range(1, dattri_projection_seeds)]
+                dattri_projections = [scores[name]]
+                for seed in extra:
+                    sc, seconds = _cached_dattri(run_dir, inputs, meta, dattri_batch_size, last_only=True, proj_seed=seed)
+                    dattri_projections.append(sc)
+                    costs.append({"item": f"{name} with projector seed {seed} (dattri CPU path)", "kind": "attribution",
+                                  "seconds": seconds})
+                facts["dattri_projection_seeds"] = [own, *extra]
+                scores[f"{name}_proj{len(dattri_projections)}"] = np.mean(dattri_projections, axis=0)
     features = stored_trak_features(run_dir, meta, inputs) if ridges else None
     if features is not None:
         t0 = time.perf_counter()
@@ -573,6 +594,11 @@ def evaluate(
             per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in projections]
             facts["projection_lds"] = per_proj
             add("trak_1ckpt (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
+                spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
+        if len(dattri_projections) > 1:
+            per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in dattri_projections]
+            facts["dattri_projection_lds"] = per_proj
+            add("dattri_trak_1ckpt (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
                 spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
         # Noise ceiling: how alike two training seeds rank the same subsets (subsets finished with both).
         agree = []
@@ -805,31 +831,51 @@ def findings(ev: Evaluation) -> list[str]:
             f"{best} with LDS {_fmt_ci(ev, best, 'lds')} (mean over {ev.facts['n_outputs']} outputs, 95% bootstrap CI); "
             f"the random baseline scores {_fmt_ci(ev, 'random', 'lds')}."
         )
+        proj, peer_proj = ev.facts.get("projection_lds"), ev.facts.get("dattri_projection_lds")
+        over_projections = bool(proj and peer_proj and len(proj) > 1 and len(peer_proj) > 1)
         for ours, peer, what in (("trak", "dattri_trak", "all checkpoints"), ("trak_1ckpt", "dattri_trak_1ckpt", "the final checkpoint")):
             if ours in lds and peer in lds:
                 verdict = "at least matches" if lds[ours] >= lds[peer] else "falls below"
+                one_draw = over_projections and ours == "trak_1ckpt"
                 out.append(
                     f"Our TRAK via traker ({ours}) {verdict} dattri's TRAK on the same model, {what} and ground truth: "
                     f"{_fmt_ci(ev, ours, 'lds')} vs {_fmt_ci(ev, peer, 'lds')}; the two differ only in their random "
-                    "projections and numerics, so a gap inside the intervals is projection noise."
+                    "projections and numerics, so a gap inside the intervals is projection noise"
+                    + (" (one projection each: the comparison over projections follows)." if one_draw else ".")
                 )
                 ridged = [x for x in lds.index if x.startswith(f"{ours}_ridge")]
-                if lds[ours] < lds[peer] and ridged:
+                if lds[ours] < lds[peer] and ridged and not one_draw:
                     best_r = max(ridged, key=lambda x: lds[x])
                     verdict = "closes the gap" if lds[best_r] >= lds[peer] else "does not close the gap"
                     out.append(f"A relative ridge on our kernel {verdict}: {best_r} {_fmt_ci(ev, best_r, 'lds')} vs {peer} "
                                f"{_fmt_ci(ev, peer, 'lds')}.")
-        proj = ev.facts.get("projection_lds")
         if proj:
             avg = next((x for x in lds.index if x.startswith("trak_1ckpt_proj")), None)
             line = (f"Projection noise: trak_1ckpt under {len(proj)} projector seeds scores LDS {np.mean(proj):.3f} on average "
                     f"(sd {np.std(proj, ddof=1):.3f}, range {min(proj):.3f} to {max(proj):.3f}) on the same checkpoint.")
             if avg is not None:
                 line += f" Averaging their scores ({avg}) gives {_fmt_ci(ev, avg, 'lds')}"
-                if "dattri_trak_1ckpt" in lds:
+                if "dattri_trak_1ckpt" in lds and not over_projections:
                     verdict = "at least matches" if lds[avg] >= lds["dattri_trak_1ckpt"] else "falls below"
                     line += f", which {verdict} dattri's one projection, {_fmt_ci(ev, 'dattri_trak_1ckpt', 'lds')}"
                 line += "."
+            out.append(line)
+        if over_projections:
+            # one projection each is one draw each: compare the two estimators over their projector seeds
+            diff = float(np.mean(proj) - np.mean(peer_proj))
+            se = float(np.sqrt(np.var(proj, ddof=1) / len(proj) + np.var(peer_proj, ddof=1) / len(peer_proj)))
+            verdict = "at least matches" if diff >= 0 else "falls below"
+            within = "within" if abs(diff) < 2 * se else "beyond"
+            line = (f"Over projections, like for like on the final checkpoint: ours (trak_1ckpt) {verdict} dattri's TRAK, "
+                    f"LDS {np.mean(proj):.3f} (sd {np.std(proj, ddof=1):.3f}, {len(proj)} projector seeds) vs "
+                    f"{np.mean(peer_proj):.3f} (sd {np.std(peer_proj, ddof=1):.3f}, {len(peer_proj)} seeds; "
+                    f"range {min(peer_proj):.3f} to {max(peer_proj):.3f}); the difference {diff:+.3f} is {within} two "
+                    f"standard errors ({se:.3f}) of projection noise.")
+            ours_avg = next((x for x in lds.index if x.startswith("trak_1ckpt_proj")), None)
+            peer_avg = next((x for x in lds.index if x.startswith("dattri_trak_1ckpt_proj")), None)
+            if ours_avg and peer_avg:
+                line += (f" Averaged over their projections: {ours_avg} {_fmt_ci(ev, ours_avg, 'lds')} vs {peer_avg} "
+                         f"{_fmt_ci(ev, peer_avg, 'lds')}.")
             out.append(line)
         for base in ("trak", "trak_1ckpt"):
             ridge = [x for x in lds.index if x.startswith(f"{base}_ridge")]

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,6 +94,9 @@ class GradientScores:
     segment_bounds: list[tuple[int, int]]  # [start, end) event positions of each passage
     proj_dim: int
     n_params: int
+    # wall seconds of the whole computation; a call that reused traker's stored features (same cache key)
+    # counts the featurisation time of the call that made them, so a cached result reports the real cost
+    seconds: float = float("nan")
 
 
 def segment_bounds(n_events: int, segment_events: int) -> list[tuple[int, int]]:
@@ -181,6 +186,10 @@ def compute_gradient_scores(
         logging_level=logging.WARNING,
     )
 
+    t_start = time.perf_counter()
+    timing_file = save_dir / "featurize_seconds.json"
+    stored = [int(traker.saver.model_ids.get(i, {}).get("is_finalized", 0)) for i in range(len(checkpoints))]
+    reused = all(stored)  # every checkpoint's features were made by an earlier call
     train_t = torch.as_tensor(train_tokens, dtype=torch.long)
     full_start = torch.zeros(n_train, dtype=torch.long)
     full_end = torch.full((n_train,), train_tokens.shape[1] - 1, dtype=torch.long)
@@ -194,6 +203,12 @@ def compute_gradient_scores(
             bar.update(1)
     bar.close()
     traker.finalize_features()
+    featurize_seconds = time.perf_counter() - t_start
+    if reused:  # count what the call that made the features spent (unknown for caches made before it was kept)
+        featurize_seconds = float(json.loads(timing_file.read_text())["seconds"]) if timing_file.is_file() else float("nan")
+    else:
+        timing_file.write_text(json.dumps({"seconds": featurize_seconds}))
+    t_score = time.perf_counter()
 
     # Targets: whole sequences, then every passage of every sequence.
     out_t = torch.as_tensor(output_tokens, dtype=torch.long)
@@ -241,4 +256,5 @@ def compute_gradient_scores(
         "grad_cos": grad_cos,
     }
     segments = results["segments"].reshape(n_out, len(bounds), n_train)
-    return GradientScores(methods=methods, segments=segments, segment_bounds=bounds, proj_dim=cfg.proj_dim, n_params=n_params)
+    return GradientScores(methods=methods, segments=segments, segment_bounds=bounds, proj_dim=cfg.proj_dim, n_params=n_params,
+                          seconds=featurize_seconds + time.perf_counter() - t_score)

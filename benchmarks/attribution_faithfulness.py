@@ -26,9 +26,11 @@ def _f(x: float) -> str:
     return "" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
-def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], k: int, note: str = "") -> str:
+def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], k: int, note: str = "",
+            dattri_projection_seeds: int = 1) -> str:
     """Markdown for one run's evaluation (computed by ``evaluate``; dattri scores come from its cache)."""
-    ev = evaluate(run, dattri=dattri, k=k, dattri_checkpoints=dattri_checkpoints)
+    ev = evaluate(run, dattri=dattri, k=k, dattri_checkpoints=dattri_checkpoints,
+                  dattri_projection_seeds=dattri_projection_seeds)
     t = lds_table(ev)
     f = ev.facts
     lines = [
@@ -59,6 +61,16 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
     if len(noise):
         lines += ["", "Noise floor (the ground truth against itself):", ""]
         lines += [f"- {r.metric}: {_f(r.value)} (n = {r.n})" for r in noise.itertuples(index=False)]
+    ours, peer = f.get("projection_lds", []), f.get("dattri_projection_lds", [])
+    if ours or peer:
+        seeds = sorted(set(f.get("projection_seeds", [])) | set(f.get("dattri_projection_seeds", [])))
+        by_ours = dict(zip(f.get("projection_seeds", []), ours))
+        by_peer = dict(zip(f.get("dattri_projection_seeds", []), peer))
+        lines += ["", "Projection noise (final checkpoint, same model and ground truth; LDS under each projector seed):", "",
+                  "| projector seed | trak_1ckpt | dattri_trak_1ckpt |", "|---:|---:|---:|"]
+        lines += [f"| {s} | {_f(by_ours.get(s))} | {_f(by_peer.get(s))} |" for s in seeds]
+        lines.append("| mean (sd) | " + " | ".join(
+            f"{np.mean(v):.3f} ({np.std(v, ddof=1):.3f})" if len(v) > 1 else "" for v in (ours, peer)) + " |")
     k = f["k"]
     sim = m[m["metric"].isin([f"top{k}_overlap_with_trak", f"trak_mass_outside_top{k}"])]
     if len(sim):
@@ -84,37 +96,6 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
     return "\n".join(lines)
 
 
-def projector_seed_spread(run: str, seeds: list[int]) -> str:
-    """LDS of our TRAK (ensemble and final checkpoint) recomputed with other projector seeds: projection noise."""
-    import tempfile
-
-    import yaml
-
-    from attribution.evaluate import _trak_checkpoints, lds_per_output
-    from attribution.windows import piece_sum
-    from attribution.model import ModelConfig, MusicTransformer
-    from attribution.retrain import load_groundtruth, load_run_inputs
-    from attribution.scoring import TrakConfig, compute_gradient_scores
-
-    run_dir = Path(run)
-    meta = yaml.safe_load((run_dir / "config.yaml").read_text())
-    trak = {k: v for k, v in meta["config"]["trak"].items() if k != "checkpoints"}
-    inputs, gt = load_run_inputs(run_dir), load_groundtruth(run_dir)
-    target = np.nanmean(gt.lds_utilities, axis=1)
-    ckpts = _trak_checkpoints(run_dir, meta)
-    lines = [f"Projection noise on `{run}`: our TRAK's LDS with other projector seeds (same model and ground truth):",
-             "", "| projector seed | trak | trak_1ckpt |", "|---:|---:|---:|"]
-    for seed in seeds:
-        cfg = TrakConfig(**{**trak, "projector_seed": seed})
-        with tempfile.TemporaryDirectory() as tmp:
-            g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
-                                        inputs.output_tokens, cfg, Path(tmp), progress=False)
-        lds = {m: np.nanmean(lds_per_output(piece_sum(g.methods[m], inputs.train_piece, inputs.n_pieces),
-                                            gt.lds_masks, target)) for m in ("trak", "trak_1ckpt")}
-        lines.append(f"| {seed} | {lds['trak']:.3f} | {lds['trak_1ckpt']:.3f} |")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", help="run folder (repeatable; default runs/default)")
@@ -124,19 +105,18 @@ def main() -> None:
                     help="per --run: all, last or all,last (default all); dattri is slow, see evaluate()")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--preamble", default="", help="text placed before the per-run sections")
-    ap.add_argument("--projector-seeds", default="", help="e.g. 1,2,3: our TRAK's LDS with these projector seeds "
-                    "on the first --run (its projection noise)")
+    ap.add_argument("--dattri-projection-seeds", action="append", type=int, default=[],
+                    help="per --run: dattri's final-checkpoint TRAK under this many projector seeds (default 1; "
+                    "needs 'last' in --dattri-checkpoints; each extra seed is a full dattri pass)")
     args = ap.parse_args()
     runs = args.run or ["runs/default"]
     notes = args.note + [""] * (len(runs) - len(args.note))
     which = args.dattri_checkpoints + ["all"] * (len(runs) - len(args.dattri_checkpoints))
+    proj = args.dattri_projection_seeds + [1] * (len(runs) - len(args.dattri_projection_seeds))
     body = args.preamble + "\n\n" + "\n".join(
-        section(r, False if args.no_dattri else None, tuple(x.strip() for x in w.split(",") if x.strip()), args.k, n)
-        for r, n, w in zip(runs, notes, which)
+        section(r, False if args.no_dattri else None, tuple(x.strip() for x in w.split(",") if x.strip()), args.k, n, p)
+        for r, n, w, p in zip(runs, notes, which, proj)
     )
-    if args.projector_seeds:
-        seeds = [int(x) for x in args.projector_seeds.split(",")]
-        body += "\n" + projector_seed_spread(runs[0], seeds)
     print(body)
     record("Attribution faithfulness", body)
 

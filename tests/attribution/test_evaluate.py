@@ -146,6 +146,15 @@ def test_evaluation_end_to_end(tmp_path_factory):
         assert cached.costs.loc[cached.costs["item"].str.startswith("dattri"), "seconds"].item() == pytest.approx(
             ev.costs.loc[ev.costs["item"].str.startswith("dattri"), "seconds"].item()
         )
+        # the peer on the final checkpoint under 3 projector seeds, compared with ours over projections
+        peer = evaluate(run, dattri=True, dattri_checkpoints=("last",), dattri_projection_seeds=3, random_seeds=1,
+                        k=3, n_boot=50, report=False)
+        assert peer.facts["dattri_projection_seeds"] == [0, 1, 2] and len(peer.facts["dattri_projection_lds"]) == 3
+        assert all((out / f"dattri_trak_1ckpt_p{s}.npz").is_file() for s in (1, 2))
+        assert peer.facts["dattri_projection_lds"][0] == pytest.approx(peer.value("dattri_trak_1ckpt", "lds"))
+        assert len(set(np.round(peer.facts["dattri_projection_lds"], 9))) > 1
+        assert np.isfinite(peer.value("dattri_trak_1ckpt_proj3", "lds"))
+        assert any(f.startswith("Over projections, like for like") for f in peer.findings)
 
 
 def test_evaluate_without_a_ground_truth_says_what_to_run(tmp_path, tmp_path_factory):
