@@ -21,6 +21,8 @@ and the mean log-likelihood per event of the held-out real music. Kinds of retra
 Layout under ``RUN/ground_truth/``::
 
     config.yaml               the GroundTruthConfig used last
+    config_history.yaml       every GroundTruthConfig run into this folder, oldest first, with its start time
+                              (a folder may hold several configs' models, e.g. the default then an add-on)
     <kind>/<name>_seed<s>/    one model: train_config.yaml, history; when finished ``meta.yaml`` (kind, seed,
                               left-out creator/piece, kept piece indices, training seconds) and
                               ``utilities.npz`` (outputs: log-likelihood of each output in outputs.parquet
@@ -52,6 +54,7 @@ changes only the order of floating-point sums, far below the seed-to-seed noise)
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import os
@@ -433,6 +436,17 @@ class GroundTruthRun:
     seconds: float = 0.0
 
 
+def _append_config_history(root: Path, cfg: GroundTruthConfig) -> None:
+    """Add ``cfg`` to ``config_history.yaml`` (written whole to a temporary file, then renamed)."""
+    path = root / "config_history.yaml"
+    history = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    history.append({"started": started, "config": cfg.model_dump(mode="json")})
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(history, sort_keys=False))
+    os.replace(tmp, path)
+
+
 def run_groundtruth(
     run_dir: str | Path,
     cfg: GroundTruthConfig,
@@ -461,6 +475,7 @@ def run_groundtruth(
     root = run_dir / GROUND_TRUTH_DIR
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    _append_config_history(root, cfg)
     jobs = plan_jobs(cfg, inputs)
     for job in jobs:  # a finished model must be the model the plan asks for
         folder = root / job.folder

@@ -190,8 +190,11 @@ def test_ground_truth_end_to_end(ground_truth_run):
 
 def test_rerun_trains_nothing_and_an_interrupted_model_is_redone_identically(ground_truth_run):
     run, _ = ground_truth_run
+    runs_before = len(yaml.safe_load((run / "ground_truth" / "config_history.yaml").read_text()))
     again = run_groundtruth(run, TINY_GT, workers=1, progress=False)
     assert again.trained == 0 and again.already_done == again.planned
+    history = yaml.safe_load((run / "ground_truth" / "config_history.yaml").read_text())
+    assert len(history) == runs_before + 1 and history[-1]["config"] == TINY_GT.model_dump(mode="json")
     folder = run / "ground_truth" / "lds" / "s002_seed0"
     before = np.load(folder / "utilities.npz")["outputs"]
     (folder / "meta.yaml").unlink()  # as if the process died after training, before recording
