@@ -15,7 +15,8 @@ A sweep is declared in a scenario's ``sweep:`` section::
 Each run is one (parameter point, seed) pair and runs every arm of the scenario on common random numbers
 (:func:`royaltysim.run`). Runs execute on ``dask.distributed``: a local cluster sized to the machine by
 default, or an existing cluster (``scheduler="tcp://host:8786"``). Each finished run is written
-atomically to ``runs/<run_id>.parquet`` where ``run_id`` hashes the resolved parameters and the seed, so
+atomically to ``runs/<run_id>.parquet`` where ``run_id`` hashes the resolved parameters, the seed and the
+contents of the source run's data files (:func:`source_fingerprint`: a rebuilt ground truth is new runs), so
 an interrupted sweep resumes by running only what is missing, and the result does not depend on the
 number of workers (every run is seeded by its own seed alone). A run that raises is recorded in
 ``failures.json`` with its parameters, seed and traceback, and the sweep goes on.
@@ -189,8 +190,27 @@ def _run_id(params: dict[str, Any], seed: int, base_hash: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+# the attribution run's data an economy reads: a run id must change when they do (a rebuilt ground truth or a
+# re-evaluated SNR), or a resumed sweep would silently reuse runs made from the old data
+SOURCE_DATA = ("*.parquet", "ground_truth/*.parquet", "ground_truth/*.sha256", "evaluation/creator_snr.parquet")
+
+
+def source_fingerprint(base: dict) -> str:
+    """Hash of the contents of the source run's data files (empty when the scenario names no run folder)."""
+    run = (base.get("source") or {}).get("run")
+    if not run or not Path(run).is_dir():
+        return ""
+    h = hashlib.sha256()
+    for pattern in SOURCE_DATA:
+        for f in sorted(Path(run).glob(pattern)):
+            h.update(f"{f.relative_to(run)}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _base_hash(base: dict) -> str:
-    return hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    payload = {"scenario": base, "source_data": source_fingerprint(base)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def expand_sweep(base: dict, spec: SweepSpec, base_seed: int) -> list[SweepRun]:

@@ -155,3 +155,19 @@ def test_snr_sweep_report_marks_each_methods_measured_snr(run_dir, tmp_path):
     assert "At the SNR measured for <b>sim_embedding</b>, 0.05" in page and "read at the edge" in page
     bare = write_sweep_report(result, tmp_path / "bare", title="snr", run=run_dir).read_text()
     assert "No measured SNR to mark" in bare
+
+
+def test_run_ids_change_when_the_source_data_change(run_dir, tmp_path):
+    """A resumed sweep must not reuse runs made from an older ground truth or attribution table."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    base = resolved(copy)
+    spec = SweepSpec.model_validate({"grid": {"platform.platform_cut": [0.2, 0.3]}, "replicates": 2})
+    before = [r.run_id for r in expand_sweep(base, spec, base_seed=0)]
+    assert [r.run_id for r in expand_sweep(base, spec, base_seed=0)] == before  # stable while nothing changes
+    (copy / "ground_truth").mkdir(exist_ok=True)
+    (copy / "ground_truth" / "outputs.sha256").write_text("0" * 64 + "\n")  # as a rebuilt ground truth would
+    after = [r.run_id for r in expand_sweep(base, spec, base_seed=0)]
+    assert not set(after) & set(before)
