@@ -10,6 +10,7 @@ parsing the music21 scores (otherwise it reads the cache).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -27,7 +28,9 @@ def main() -> None:
     ap.add_argument("--config", default="configs/attribution-default.yaml")
     ap.add_argument("--out", default=None, help="run folder (default: a temporary folder)")
     ap.add_argument("--cold", action="store_true", help="empty the corpus cache first")
+    ap.add_argument("--note", action="append", default=[], help="a line recorded under the table (repeatable)")
     args = ap.parse_args()
+    load_before = os.getloadavg()
     cfg = load_build_config(args.config)
     if args.cold:
         from attribution.corpus import default_cache_dir
@@ -61,6 +64,10 @@ def main() -> None:
         f"TRAK over {len(a['trak_checkpoints'])} checkpoints, proj_dim {a['proj_dim']}; passage scores sum to the "
         f"sequence score within {a['passage_additivity_max_abs_error']:.1e}"
     )
+    before, after = load_before, os.getloadavg()
+    facts.append(f"- 1-minute load average {before[0]:.2f} before, {after[0]:.2f} after "
+                 f"(5-minute {before[1]:.2f} / {after[1]:.2f}) on {os.cpu_count()} cores")
+    facts += [f"- {n}" for n in args.note]
     body = "\n".join(rows) + "\n\n" + "\n".join(facts)
     print(body)
     record("Attribution build (default config)", body)
