@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Rebuild the shipped default attribution run (about 15 minutes on 2 cores), then simulate on it.
+# Rebuild the shipped default attribution run (about 8 minutes on 2 idle cores), then simulate on it.
 demo: attribution economy-demo
 
 attribution: $(STAMP)
