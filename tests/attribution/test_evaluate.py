@@ -155,6 +155,16 @@ def test_evaluation_end_to_end(tmp_path_factory):
         assert len(set(np.round(peer.facts["dattri_projection_lds"], 9))) > 1
         assert np.isfinite(peer.value("dattri_trak_1ckpt_proj3", "lds"))
         assert any(f.startswith("Over projections, like for like") for f in peer.findings)
+        # a clone without the weights scores the peer from its cache, and refuses when there is none
+        import shutil
+
+        clone = tmp_path_factory.mktemp("clone") / "run"
+        shutil.copytree(run, clone, ignore=shutil.ignore_patterns("*.pt", "cache"))
+        again = evaluate(clone, dattri=True, dattri_checkpoints=("last",), random_seeds=1, k=3, n_boot=50, report=False)
+        assert again.value("dattri_trak_1ckpt", "lds") == pytest.approx(peer.value("dattri_trak_1ckpt", "lds"))
+        (clone / "evaluation" / "dattri_trak_1ckpt.npz").unlink()
+        with pytest.raises(FileNotFoundError, match="--no-dattri"):
+            evaluate(clone, dattri=True, dattri_checkpoints=("last",), random_seeds=1, k=3, n_boot=50, report=False)
 
 
 def test_evaluate_without_a_ground_truth_says_what_to_run(tmp_path, tmp_path_factory):
