@@ -349,6 +349,11 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[np.n
     return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), g.seconds, len(ckpts)
 
 
+def _projector_seed(meta: dict) -> int:
+    """The projector seed the run's TRAK used (its config's ``trak.projector_seed``)."""
+    return int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0))
+
+
 def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds: int) -> tuple[list[np.ndarray], list[int], float] | None:
     """Final-checkpoint TRAK with other random projections (projector seeds after the run's own).
 
@@ -370,7 +375,7 @@ def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds:
     trak = dict(meta.get("config", {}).get("trak", {}))
     trak.pop("checkpoints", None)
     trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
-    own = int(trak.get("projector_seed", 0))
+    own = _projector_seed(meta)
     seeds = [own + i for i in range(1, n_seeds)]
     scores, seconds = [], 0.0
     for seed in seeds:
@@ -391,26 +396,29 @@ def _cached_dattri(
     ``proj_seed`` other than the run's own projector seed is cached beside it (``..._p<seed>.npz``).
     """
     trak = meta.get("config", {}).get("trak", {})
-    own_seed = int(trak.get("projector_seed", 0))
+    own_seed = _projector_seed(meta)
     proj_seed = own_seed if proj_seed is None else int(proj_seed)
     stem = "dattri_trak_1ckpt" if last_only else "dattri_trak"
     path = run_dir / EVAL_DIR / (f"{stem}.npz" if proj_seed == own_seed else f"{stem}_p{proj_seed}.npz")
+    cached = np.load(path, allow_pickle=False) if path.is_file() else None
+    kept = json.loads(str(cached["settings"])) if cached is not None else {}
+    common = {
+        "proj_dim": int(trak.get("proj_dim", 512)),
+        "regularization": float(trak.get("lambda_reg", 0.0)),
+        "proj_seed": proj_seed,
+        "n_windows": int(len(inputs.train_tokens)),
+        "n_outputs": int(len(inputs.output_tokens)),
+    }
     try:
         ckpts = _trak_checkpoints(run_dir, meta)
     except FileNotFoundError:
         # weights are not shipped (a fresh clone): scores cached for the run's named checkpoints and these settings
         # are the ones measured on them, so they stand; without such a cache there is nothing to score with
         names = meta.get("metrics", {}).get("attribution", {}).get("trak_checkpoints") or []
-        names = names[-1:] if last_only else names
-        if path.is_file() and names:
-            cached = np.load(path, allow_pickle=False)
-            kept = json.loads(str(cached["settings"]))
-            expect = {"checkpoints": list(names), "proj_dim": int(trak.get("proj_dim", 512)),
-                      "regularization": float(trak.get("lambda_reg", 0.0)), "proj_seed": proj_seed,
-                      "n_windows": int(len(inputs.train_tokens)), "n_outputs": int(len(inputs.output_tokens))}
-            if all(kept.get(k) == v for k, v in expect.items()):
-                log.info("%s: the run's checkpoints are not here; using the dattri scores cached in %s", run_dir, path)
-                return cached["scores"], float(cached["seconds"])
+        expect = {**common, "checkpoints": list(names[-1:] if last_only else names)}
+        if cached is not None and names and all(kept.get(k) == v for k, v in expect.items()):
+            log.info("%s: the run's checkpoints are not here; using the dattri scores cached in %s", run_dir, path)
+            return cached["scores"], float(cached["seconds"])
         raise
     if last_only:
         ckpts = ckpts[-1:]
@@ -418,16 +426,10 @@ def _cached_dattri(
         "checkpoints": [p.name for p in ckpts],
         "checkpoint_bytes": [p.stat().st_size for p in ckpts],
         "checkpoint_mtimes": [int(p.stat().st_mtime) for p in ckpts],
-        "proj_dim": int(trak.get("proj_dim", 512)),
-        "regularization": float(trak.get("lambda_reg", 0.0)),
-        "proj_seed": proj_seed,
-        "n_windows": int(len(inputs.train_tokens)),
-        "n_outputs": int(len(inputs.output_tokens)),
+        **common,
     }
-    if path.is_file():
-        cached = np.load(path, allow_pickle=False)
-        if json.loads(str(cached["settings"])) == settings:
-            return cached["scores"], float(cached["seconds"])
+    if cached is not None and kept == settings:
+        return cached["scores"], float(cached["seconds"])
     t0 = time.perf_counter()
     windows = dattri_trak_scores(
         inputs, ckpts, settings["proj_dim"], settings["regularization"], settings["proj_seed"], batch_size
@@ -512,7 +514,7 @@ def evaluate(
             scores[name], seconds = _cached_dattri(run_dir, inputs, meta, dattri_batch_size, last_only=which == "last")
             costs.append({"item": f"{name} (dattri CPU path)", "kind": "attribution", "seconds": seconds})
             if which == "last" and dattri_projection_seeds > 1:  # the peer under other projector seeds, like ours
-                own = int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0))
+                own = _projector_seed(meta)
                 extra = [own + i for i in range(1, dattri_projection_seeds)]
                 dattri_projections = [scores[name]]
                 for seed in extra:
@@ -547,7 +549,7 @@ def evaluate(
         extra = trak_over_projections(run_dir, meta, inputs, projection_seeds)
         if extra is not None:
             projections = [scores["trak_1ckpt"], *extra[0]]
-            facts["projection_seeds"] = [int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0)), *extra[1]]
+            facts["projection_seeds"] = [_projector_seed(meta), *extra[1]]
             scores[f"trak_1ckpt_proj{len(projections)}"] = np.mean(projections, axis=0)
             costs.append({"item": f"trak_1ckpt with {len(extra[1])} more projector seeds", "kind": "attribution",
                           "seconds": extra[2]})
@@ -606,16 +608,14 @@ def evaluate(
             rows.append({"method": "random", "family": "baseline", "metric": "lds", "value": mean, "ci_low": lo,
                          "ci_high": hi, "spread": float(np.std(rand, ddof=1)) if len(rand) > 1 else float("nan"),
                          "n": len(random_names)})
-        if projections:  # trak_1ckpt's LDS under each projector seed: the spread projection noise alone makes
-            per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in projections]
-            facts["projection_lds"] = per_proj
-            add("trak_1ckpt (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
-                spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
-        if len(dattri_projections) > 1:
-            per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in dattri_projections]
-            facts["dattri_projection_lds"] = per_proj
-            add("dattri_trak_1ckpt (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
-                spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
+        # each estimator's LDS under every projector seed: the spread projection noise alone makes
+        for method, fact, draws in (("trak_1ckpt", "projection_lds", projections),
+                                    ("dattri_trak_1ckpt", "dattri_projection_lds", dattri_projections)):
+            if len(draws) > 1:
+                per_proj = [float(np.nanmean(lds_per_output(p, masks, target))) for p in draws]
+                facts[fact] = per_proj
+                add(f"{method} (projector seeds)", "lds_over_projections", float(np.mean(per_proj)),
+                    spread=float(np.std(per_proj, ddof=1)), n=len(per_proj))
         # Noise ceiling: how alike two training seeds rank the same subsets (subsets finished with both).
         agree = []
         for a in range(len(gt.lds_seeds)):
