@@ -25,6 +25,27 @@ app = typer.Typer(
 app.add_typer(attribution_app, name="attribution")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from royaltysim import __version__
+
+        typer.echo(f"royaltysim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."
+        ),
+    ] = False,
+) -> None:
+    # (no docstring: the Typer's help above stays the command's help)
+    pass
+
+
 def _load(file: Path):  # -> Scenario; config is imported here so `royaltysim --help` stays fast
     from royaltysim.config import ScenarioError, load_scenario
 
@@ -227,6 +248,32 @@ def calibrate(
                   f"{run.runtime_s:.1f} s; written to {out} (figure: {figure.name})")
     if not pinned["within"].all():
         raise typer.Exit(code=1)
+
+
+@app.command(
+    short_help="Describe every royalty scheme: the rule in words, its parameters, defaults and meaning.",
+    help="Describe the registered royalty schemes: what each pays on, its rule in words (with the formula), "
+    "which pool it is designed for, and each parameter with its default, allowed values and meaning. "
+    "Name schemes to describe only those. --markdown prints docs/schemes.md, generated from the same "
+    "registry: royaltysim schemes --markdown > docs/schemes.md",
+)
+def schemes(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Schemes to describe, e.g. hybrid causal (default: all).")
+    ] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown reference (docs/schemes.md).")]
+    = False,
+) -> None:
+    """Describe the registered royalty schemes."""
+    from royaltysim.scheme_docs import scheme_reference
+    from royaltysim.schemes import UnknownSchemeError
+
+    try:
+        text = scheme_reference(names or None, markdown=markdown)
+    except UnknownSchemeError as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(text, nl=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

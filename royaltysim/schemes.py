@@ -25,10 +25,11 @@ Schemes in this module: ``pro_rata``, ``user_centric``, ``artist_centric`` (stre
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from types import MappingProxyType
-from typing import Any, Literal
+from types import MappingProxyType, NoneType, UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,6 +48,9 @@ __all__ = [
     "scheme_names",
     "get_scheme",
     "scheme_parameters",
+    "SchemeParam",
+    "SchemeInfo",
+    "scheme_info",
     "check_parameters",
     "pay",
     "pro_rata",
@@ -367,15 +371,24 @@ _REGISTRY: dict[str, Scheme] = {}
 # each scheme's parameters after the settlement, with their defaults: read from its signature once, at
 # registration, since inspecting a signature costs more than a small economy's settlement
 _PARAMETERS: dict[str, dict[str, Any]] = {}
+# each scheme's (pool, basis) from its registration, for the scheme reference (see scheme_info)
+_REFERENCE: dict[str, tuple[str | None, str]] = {}
 SCHEMES: Mapping[str, Scheme] = MappingProxyType(_REGISTRY)
 """Read-only view of the registered schemes, by name."""
 
 
-def register_scheme(name: str) -> Callable[[Scheme], Scheme]:
+def register_scheme(
+    name: str, *, pool: Literal["human", "ai"] | None = None, basis: str = ""
+) -> Callable[[Scheme], Scheme]:
     """Register ``f(s: Settlement, **params) -> payouts`` under ``name``.
 
     Every parameter after the settlement must be keyword-usable and have a default, so a scenario
     may leave it out and :func:`scheme_parameters` can list it.
+
+    The scheme reference (:func:`scheme_info`, ``royaltysim schemes``, ``docs/schemes.md``) is read
+    from the registration and the function: give ``pool`` (the pool the rule is designed for,
+    ``human`` or ``ai``) and ``basis`` (what it pays on, in words), and write the function's docstring
+    as a one-line summary, the rule in words, and an ``Args:`` entry for every parameter.
     """
 
     def decorator(func: Scheme) -> Scheme:
@@ -399,6 +412,7 @@ def register_scheme(name: str) -> Callable[[Scheme], Scheme]:
                 )
         _REGISTRY[name] = func
         _PARAMETERS[name] = {p.name: p.default for p in params[1:]}
+        _REFERENCE[name] = (pool, basis)
         return func
 
     return decorator
@@ -423,6 +437,119 @@ def scheme_parameters(name: str) -> dict[str, Any]:
     """Parameters of scheme ``name`` and their defaults, in signature order."""
     get_scheme(name)  # unknown names raise here
     return dict(_PARAMETERS[name])
+
+
+# --------------------------------------------------------------------------- reference
+
+
+@dataclass(frozen=True)
+class SchemeParam:
+    """One parameter of a scheme, as the scheme reference shows it.
+
+    Attributes:
+        name: its key under ``params:`` in a scenario.
+        default: the value a scenario that leaves it out gets (the signature's default).
+        allowed: the values a scenario may write, in words (from the type hint), e.g. ``one of: works, seconds``.
+        meaning: the parameter's ``Args:`` entry in the scheme's docstring ("" when it has none).
+    """
+
+    name: str
+    default: Any
+    allowed: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class SchemeInfo:
+    """What the scheme reference (``royaltysim schemes``, ``docs/schemes.md``) says about one scheme.
+
+    Nothing here is written twice: ``pool`` and ``basis`` come from :func:`register_scheme`, the
+    ``summary`` (first line), ``description`` (the rule in words, up to ``Args:``) and each
+    parameter's meaning from the scheme's docstring, parameter names and defaults from its signature
+    and the values they accept from its type hints. Docstring markup is reduced to Markdown code
+    spans (``` ``x`` ``` and ``:func:`x``` both become ```x```).
+
+    Attributes:
+        name: the registered name (``name:`` in a scenario's ``human:`` or ``ai:``).
+        pool: the pool the rule is designed for: ``human`` (human streams) or ``ai``; None if unstated.
+        basis: what the rule pays on, in words ("" if unstated).
+        summary: one line.
+        description: the rule in words, with its formula.
+        params: its parameters, in signature order.
+    """
+
+    name: str
+    pool: str | None
+    basis: str
+    summary: str
+    description: str
+    params: tuple[SchemeParam, ...]
+
+
+_ROLE = re.compile(r":(?:func|class|meth|mod|data|attr):`~?([^`]+)`")
+_ARG = re.compile(r"(\w+)(?:\s*\([^)]*\))?:\s*(.*)")
+
+
+def _markdown(text: str) -> str:
+    """Docstring markup as Markdown code spans: ``x`` and :func:`x` become `x`."""
+    return _ROLE.sub(r"`\1`", text).replace("``", "`")
+
+
+def _docstring_parts(func: Scheme) -> tuple[str, str, dict[str, str]]:
+    """(summary, description, {parameter: meaning}) of a Google-style docstring."""
+    lines = inspect.cleandoc(func.__doc__ or "").splitlines()
+    summary = lines[0].strip() if lines else ""
+    body: list[str] = []
+    args: dict[str, list[str]] = {}
+    in_args, indent, current = False, None, None
+    for line in lines[1:]:
+        if line.strip() == "Args:":
+            in_args = True
+            continue
+        if in_args and line.strip() and not line[0].isspace():
+            in_args = False  # the next section (or text) ends the arguments
+        if not in_args:
+            body.append(line)
+            continue
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        match = _ARG.fullmatch(line.strip()) if depth == indent else None
+        if match:
+            current = match[1]
+            args[current] = [match[2]]
+        elif current is not None:
+            args[current].append(line.strip())
+    meanings = {k: _markdown(" ".join(v).strip()) for k, v in args.items()}
+    return _markdown(summary), _markdown("\n".join(body).strip()), meanings
+
+
+def _allowed(hint: Any) -> str:
+    """The values a type hint accepts, in a scenario's (YAML) terms."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of: " + ", ".join(str(a) for a in get_args(hint))
+    if origin in (Union, UnionType):
+        parts = [_allowed(a) for a in get_args(hint) if a is not NoneType]
+        return " or ".join(parts) + (", or null" if NoneType in get_args(hint) else "")
+    return {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(hint, str(hint))
+
+
+def scheme_info(name: str) -> SchemeInfo:
+    """The reference entry of scheme ``name`` (see :class:`SchemeInfo` for where each part comes from)."""
+    func = get_scheme(name)  # unknown names raise here
+    pool, basis = _REFERENCE.get(name, (None, ""))
+    summary, description, meanings = _docstring_parts(func)
+    try:
+        hints = get_type_hints(func)
+    except (NameError, TypeError):  # a scheme defined where its hints cannot be resolved
+        hints = {}
+    params = tuple(
+        SchemeParam(key, default, _allowed(hints[key]) if key in hints else "", meanings.get(key, ""))
+        for key, default in _PARAMETERS[name].items()
+    )
+    return SchemeInfo(name, pool, basis, summary, description, params)
 
 
 def _check_names(name: str, params: Mapping[str, Any]) -> None:
@@ -548,7 +675,7 @@ def _causal_shares(s: Settlement, negative: str) -> np.ndarray:
 # --------------------------------------------------------------------------- streaming schemes
 
 
-@register_scheme("pro_rata")
+@register_scheme("pro_rata", pool="human", basis="each creator's human streams this month")
 def pro_rata(s: Settlement) -> np.ndarray:
     """Pro-rata (market-centric): the rule most streaming services use today.
 
@@ -559,7 +686,9 @@ def pro_rata(s: Settlement) -> np.ndarray:
     return s.pool * _shares(s.creator_streams, s.eligible)
 
 
-@register_scheme("user_centric")
+@register_scheme(
+    "user_centric", pool="human", basis="each user's contribution to the pool and that user's human streams"
+)
 def user_centric(s: Settlement) -> np.ndarray:
     """User-centric (SoundCloud "fan-powered"): each user's money follows only their own listening.
 
@@ -582,7 +711,11 @@ def user_centric(s: Settlement) -> np.ndarray:
     return out + leftover * _shares(s.creator_streams, s.eligible)
 
 
-@register_scheme("artist_centric")
+@register_scheme(
+    "artist_centric",
+    pool="human",
+    basis="human streams, capped per user and boosted for creators with enough streams and listeners",
+)
 def artist_centric(
     s: Settlement,
     user_cap: float | None = 1000.0,
@@ -601,6 +734,16 @@ def artist_centric(
 
     Deezer's thresholds are 1,000 streams/user, 1,000 streams and 500 listeners; simulations at
     smaller scale should scale them down. No basis when eligible creators have no streams.
+
+    Args:
+        user_cap: most streams a month one user's listening counts for (> 0); a user who streamed
+            more has every stream scaled down so that they count ``user_cap`` in all. ``None``
+            (``null`` in a scenario): no cap.
+        boost: multiplier on the streams of a creator who qualifies (> 0; 1 = no boost).
+        boost_min_streams: human streams this month (before the cap, from all users) a creator needs
+            to qualify for the boost (>= 0).
+        boost_min_listeners: distinct listeners this month a creator needs to qualify for the boost
+            (an integer >= 0).
     """
     if user_cap is not None:
         user_cap = _number("artist_centric", "user_cap", user_cap, low=0.0, low_open=True)
@@ -624,19 +767,31 @@ def artist_centric(
 # --------------------------------------------------------------------------- AI schemes
 
 
-@register_scheme("training_share")
+@register_scheme(
+    "training_share", pool="ai", basis="what each creator has in the AI's training set (works or seconds of music)"
+)
 def training_share(s: Settlement, basis: Literal["works", "seconds"] = "works") -> np.ndarray:
     """Flat licence split by contribution to the training set (today's dataset licences).
 
     ``R_a = P * x_a / sum_b x_b`` over eligible creators, ``x`` the training works
     (``basis="works"``) or seconds of training music (``basis="seconds"``). Ignores what the model
     actually generates. No basis when eligible creators contributed nothing.
+
+    Args:
+        basis: what counts as a creator's contribution to the training set. ``works``: the number
+            of works they have in it, so every work counts the same; ``seconds``: the seconds of
+            music they have in it, so a long work counts more than a short one. An opted-out
+            creator has nothing in the set.
     """
     _choice("training_share", "basis", basis, ("works", "seconds"))
     return s.pool * _training_shares(s, basis)
 
 
-@register_scheme("similarity")
+@register_scheme(
+    "similarity",
+    pool="ai",
+    basis="plays of each AI output and its similarity to each catalogue (`source.similarity_method`)",
+)
 def similarity(
     s: Settlement,
     top_k: int = 1,
@@ -654,6 +809,14 @@ def similarity(
 
     Outputs with no match (nothing similar enough) have no claimant; their revenue is re-spread
     over matched outputs in proportion to plays. No basis when no played output matches anyone.
+
+    Args:
+        top_k: how many of an output's most similar catalogues it may match (an integer >= 1;
+            every creator tied with the k-th matches too).
+        threshold: the least similarity that counts as a match (>= 0); 0 lets any positive
+            similarity match.
+        split: how an output's revenue is divided among its matches: ``proportional`` to their
+            similarity, or ``equal`` shares.
     """
     top_k = int(_number("similarity", "top_k", top_k, low=1.0, integer=True))
     threshold = _number("similarity", "threshold", threshold, low=0.0)
@@ -670,7 +833,14 @@ def similarity(
     return s.pool * _output_mix(s.ai_plays, per_output)
 
 
-@register_scheme("causal")
+@register_scheme(
+    "causal",
+    pool="ai",
+    basis=(
+        "plays of each AI output and its causal attribution to each catalogue (`source.causal_method`; "
+        "with `source.attribution_snr`, the true contribution plus noise)"
+    ),
+)
 def causal(s: Settlement, negative: Literal["clip", "shift", "abs"] = "clip") -> np.ndarray:
     """Attribution-based royalties: pay each creator their causal share of each output.
 
@@ -682,12 +852,19 @@ def causal(s: Settlement, negative: Literal["clip", "shift", "abs"] = "clip") ->
 
     Outputs whose eligible attribution is all zero credit nobody; their revenue is re-spread over
     credited outputs in proportion to plays. No basis when no played output credits anyone.
+
+    Args:
+        negative: what a negative score (a catalogue that made the output *less* likely) is worth,
+            applied per output to the eligible creators' totals. ``clip``: nothing; ``shift``:
+            subtract the output's lowest eligible score, so the least helpful eligible creator gets
+            zero and everyone else is paid their advantage over them; ``abs``: its magnitude, as if
+            it had helped.
     """
     _choice("causal", "negative", negative, ("clip", "shift", "abs"))
     return s.pool * _causal_shares(s, negative)
 
 
-@register_scheme("fixed_fee")
+@register_scheme("fixed_fee", pool="ai", basis="nothing but who is eligible")
 def fixed_fee(s: Settlement) -> np.ndarray:
     """Flat licence: every eligible creator gets the same amount, ``R_a = P / n_eligible``.
 
@@ -696,7 +873,11 @@ def fixed_fee(s: Settlement) -> np.ndarray:
     return s.pool * _fixed_fee_shares(s)
 
 
-@register_scheme("hybrid")
+@register_scheme(
+    "hybrid",
+    pool="ai",
+    basis="a floor split equally or by the training set, the rest by plays and causal attribution",
+)
 def hybrid(
     s: Settlement,
     floor: float = 0.2,
@@ -709,6 +890,17 @@ def hybrid(
     (``floor_basis="equal"``) or their training share (``"works"`` / ``"seconds"``) and ``c`` the
     :func:`causal` shares (``negative`` as there). If one part has no basis, the whole pool is paid
     on the other; no basis only when neither has one.
+
+    Args:
+        floor: the share of the pool paid as the floor, in [0, 1]. 0 is exactly ``causal``, 1 exactly
+            the floor alone (``fixed_fee`` or ``training_share``).
+        floor_basis: how the floor is split among eligible creators. ``equal``: the same amount each,
+            as ``fixed_fee``; ``works``: in proportion to the works each has in the AI's training set,
+            as ``training_share`` with ``basis: works``; ``seconds``: in proportion to the seconds of
+            music each has in the training set, as ``training_share`` with ``basis: seconds`` (a long
+            work counts more than a short one).
+        negative: negative attribution scores in the causal part, as in ``causal``: ``clip``,
+            ``shift`` or ``abs``.
     """
     floor = _number("hybrid", "floor", floor, low=0.0, high=1.0)
     _choice("hybrid", "floor_basis", floor_basis, ("equal", "works", "seconds"))
