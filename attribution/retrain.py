@@ -56,11 +56,12 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
+import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -102,7 +103,7 @@ OUTPUTS_FINGERPRINT = "outputs.sha256"  # attribution.table.outputs_fingerprint 
 REST = "__rest__"  # left_out of the model without every creator that loco.creators does not list
 GROUND_TRUTH_DIR = "ground_truth"
 
-Kind = Literal["lds", "full", "loco", "loo"]
+Kind = Literal["lds", "full", "loco", "loo", "ctrl", "replay"]
 Order = Literal["fixed", "reshuffled"]
 
 
@@ -120,6 +121,18 @@ class LdsSection(_Section):
     mask_seed: int = 0
 
 
+class FixedLdsSection(_Section):
+    """LDS subsets retrained in trajectory-exact mode: each replays its seed's full-data reference run.
+
+    The subsets are those of ``lds`` (same ``fraction`` and ``mask_seed``, so subset j is the same pieces in
+    both modes and the two modes can be compared subset by subset); seed s replays ``full/all_seed<s>``.
+    """
+
+    subsets: int = Field(0, ge=0)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    noise_subsets: int | None = Field(None, ge=0)  # replay seeds[1:] only on the first noise_subsets subsets
+
+
 class LocoSection(_Section):
     enabled: bool = True
     seeds: list[int] = Field(default_factory=lambda: [0])
@@ -132,6 +145,12 @@ class LocoSection(_Section):
     # reshuffled: a fresh run of the recipe on the remaining windows, whose new batch order moves the outputs'
     # log-likelihood about as much as a new seed does (measured on runs/default: see benchmarks/RESULTS.md)
     order: Order = "fixed"
+    # matched random controls: per left-out catalogue (and the rest group), this many models that leave out
+    # random pieces of *other* creators with the same total events instead, in the same order and seeds; the
+    # creator's own effect is then "what this creator's music did" (loco) minus "what removing that much music
+    # does" (ctrl), see ctrl.parquet
+    controls: int = Field(0, ge=0)
+    control_seed: int = 0
 
 
 class FullSection(_Section):
@@ -141,6 +160,9 @@ class FullSection(_Section):
     # keep these models' final checkpoints: `attribution evaluate` then also scores TRAK over independently
     # trained models (method trak_models), the ensemble TRAK was designed for
     keep_weights: bool = False
+    # replay the first fixed-order seed's reference with nothing removed (folder replay/all_seed<s>): its
+    # utilities must equal the reference's, which proves the fixed-order mode is trajectory-exact
+    replay_check: bool = False
 
 
 class LooSection(_Section):
@@ -154,6 +176,7 @@ class GroundTruthConfig(_Section):
     """What to retrain. Sizes are chosen from the measured time of one model (see configs/groundtruth-*.yaml)."""
 
     lds: LdsSection = Field(default_factory=LdsSection)
+    lds_fixed: FixedLdsSection = Field(default_factory=FixedLdsSection)
     full: FullSection = Field(default_factory=FullSection)
     loco: LocoSection = Field(default_factory=LocoSection)
     loo: LooSection = Field(default_factory=LooSection)
@@ -161,7 +184,7 @@ class GroundTruthConfig(_Section):
 
     @model_validator(mode="after")
     def _distinct_seeds(self) -> GroundTruthConfig:
-        named = (("lds.seeds", self.lds.seeds), ("full.seeds", self.full.seeds), ("loco.seeds", self.loco.seeds), ("loo.seeds", self.loo.seeds))
+        named = (("lds.seeds", self.lds.seeds), ("lds_fixed.seeds", self.lds_fixed.seeds), ("full.seeds", self.full.seeds), ("loco.seeds", self.loco.seeds), ("loo.seeds", self.loo.seeds))
         for name, seeds in named:
             if len(set(seeds)) != len(seeds):
                 raise ValueError(f"{name} lists a seed twice: {seeds}")
@@ -196,6 +219,19 @@ class RunInputs:
     def outputs_sha256(self) -> str:
         """Fingerprint of the generated outputs (attribution.table.outputs_fingerprint)."""
         return tokens_fingerprint(self.output_tokens)
+
+    @property
+    def inputs_sha256(self) -> str:
+        """Fingerprint of everything a retrained model is a function of, besides its job: the training and
+        validation windows' data, the piece of each window, the model and training recipe."""
+        h = hashlib.sha256()
+        for a in (self.train_tokens, self.train_piece, self.val_tokens):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        recipe = {"model": self.model_config, "train": {k: v for k, v in self.train_config.items() if k != "threads"}}
+        h.update(json.dumps(recipe, sort_keys=True, default=str).encode())
+        return h.hexdigest()
 
     @property
     def n_pieces(self) -> int:
@@ -256,14 +292,16 @@ class RetrainJob:
     name: str  # e.g. "s007", "all", a creator, a train_id
     seed: int
     keep: tuple[int, ...]  # piece indices (corpus.parquet rows) in its training set
-    left_out: str | None = None  # creator (loco) or train_id (loo)
+    left_out: str | None = None  # creator (loco, ctrl: the catalogue it is matched to) or train_id (loo)
     # "fixed": the full run's initialisation and batches with the left-out windows removed from each batch;
     # "reshuffled": a new run of the recipe on the kept windows (its own batch order)
     order: Order = "reshuffled"
 
     @property
     def folder(self) -> str:
-        return f"{self.kind}/{_safe(self.name)}_seed{self.seed}"
+        # fixed-order LDS subsets share their names with the reshuffled ones (same pieces), not their folder
+        kind = "lds_fixed" if self.kind == "lds" and self.order == "fixed" else self.kind
+        return f"{kind}/{_safe(self.name)}_seed{self.seed}"
 
 
 def _safe(name: str) -> str:
@@ -283,53 +321,101 @@ def loo_sample(n_pieces: int, pieces: int, sample_seed: int) -> np.ndarray:
     return np.random.default_rng(sample_seed).permutation(n_pieces)[: min(pieces, n_pieces)]
 
 
+def control_mask(left_out: np.ndarray, events: np.ndarray, control_seed: int, key: str, draw: int) -> np.ndarray:
+    """Random pieces outside ``left_out`` whose events add up as close as possible to the left-out pieces'.
+
+    Pieces outside the catalogue are visited in a seeded random order (a pure function of ``control_seed``,
+    the catalogue's name and the draw); each is taken if it does not carry the total past the target. Then the
+    one piece left that brings the total closest to the target is added if it does. Returns the (n_pieces,)
+    mask of pieces to *drop*.
+    """
+    target = float(events[left_out].sum())
+    pool = np.flatnonzero(~left_out)
+    if events[pool].sum() < target:
+        raise GroundTruthConfigError(
+            f"loco.controls: {key!r} has {target:.0f} training events but the other creators only "
+            f"{events[pool].sum():.0f}; a matched control cannot be drawn (drop it from loco.creators)"
+        )
+    order = np.random.default_rng([control_seed, zlib.crc32(key.encode()), draw]).permutation(pool)
+    drop = np.zeros(len(events), dtype=bool)
+    total = 0.0
+    for i in order:
+        if total + events[i] <= target:
+            drop[i] = True
+            total += events[i]
+    rest = np.flatnonzero(~drop & ~left_out)
+    if len(rest):
+        best = rest[np.argmin(np.abs(total + events[rest] - target))]
+        if abs(total + events[best] - target) < target - total:
+            drop[best] = True
+    return drop
+
+
 def plan_jobs(cfg: GroundTruthConfig, inputs: RunInputs) -> list[RetrainJob]:
-    """Every model the config asks for, references first (they are needed by every difference)."""
+    """Every model the config asks for, in the order they are trained.
+
+    References first (every difference and every replay needs them), then the cheap exactness checks, then
+    reshuffled LDS (first seed over all subsets, so a partial ground truth is a usable one, then the noise
+    seeds), leave-one-creator-out and its matched controls, then the fixed-order LDS.
+    """
     n = inputs.n_pieces
     everything = tuple(range(n))
     creators = inputs.creators
     jobs: list[RetrainJob] = []
+    fixed_seeds = set(cfg.lds_fixed.seeds if cfg.lds_fixed.subsets else [])
     ref_seeds = sorted(
-        set(cfg.full.seeds) | set(cfg.loco.seeds if cfg.loco.enabled else []) | set(cfg.loo.seeds if cfg.loo.pieces else [])
+        set(cfg.full.seeds)
+        | set(cfg.loco.seeds if cfg.loco.enabled else [])
+        | set(cfg.loo.seeds if cfg.loo.pieces else [])
+        | fixed_seeds
     )
     jobs += [RetrainJob("full", "all", s, everything) for s in ref_seeds]
-    # every subset with the first seed before any extra seed, so a partial ground truth is a usable one
-    for k, seed in enumerate(cfg.lds.seeds):
-        count = cfg.lds.subsets if k == 0 or cfg.lds.noise_subsets is None else min(cfg.lds.noise_subsets, cfg.lds.subsets)
-        for j in range(count):
-            keep = tuple(int(i) for i in np.flatnonzero(lds_mask(n, cfg.lds.fraction, cfg.lds.mask_seed, j)))
-            jobs.append(RetrainJob("lds", f"s{j:03d}", seed, keep))
-    if cfg.loco.enabled:
-        known = sorted(set(creators))
-        chosen = known if cfg.loco.creators is None else cfg.loco.creators
-        unknown = [c for c in chosen if c not in known]
-        if unknown:
-            raise GroundTruthConfigError(f"loco.creators: {unknown} are not creators of this run; known: {known}")
-        for seed in cfg.loco.seeds:
-            for c in chosen:
-                keep = tuple(int(i) for i in np.flatnonzero(creators != c))
-                jobs.append(RetrainJob("loco", c, seed, keep, left_out=c, order=cfg.loco.order))
-            if cfg.loco.rest and set(chosen) != set(known):
-                keep = tuple(int(i) for i in np.flatnonzero(np.isin(creators, list(chosen))))
-                jobs.append(RetrainJob("loco", REST, seed, keep, left_out=REST, order=cfg.loco.order))
+    if cfg.full.replay_check:
+        replay_seeds = sorted(fixed_seeds | set(cfg.loco.seeds if cfg.loco.enabled else [])) or ref_seeds
+        jobs.append(RetrainJob("replay", "all", replay_seeds[0], everything, order="fixed"))
     if cfg.loo.pieces:
         ids = inputs.corpus["train_id"].to_numpy()
         for seed in cfg.loo.seeds:
             for p in loo_sample(n, cfg.loo.pieces, cfg.loo.sample_seed):
                 keep = tuple(i for i in everything if i != int(p))
                 jobs.append(RetrainJob("loo", str(ids[p]), seed, keep, left_out=str(ids[p]), order=cfg.loo.order))
+
+    def lds_jobs(subsets: int, seeds: list[int], noise_subsets: int | None, order: Order) -> list[RetrainJob]:
+        out = []
+        for k, seed in enumerate(seeds):  # every subset with the first seed before any extra seed
+            count = subsets if k == 0 or noise_subsets is None else min(noise_subsets, subsets)
+            for j in range(count):
+                keep = tuple(int(i) for i in np.flatnonzero(lds_mask(n, cfg.lds.fraction, cfg.lds.mask_seed, j)))
+                out.append(RetrainJob("lds", f"s{j:03d}", seed, keep, order=order))
+        return out
+
+    jobs += lds_jobs(cfg.lds.subsets, cfg.lds.seeds, cfg.lds.noise_subsets, "reshuffled")
+    if cfg.loco.enabled:
+        known = sorted(set(creators))
+        chosen = known if cfg.loco.creators is None else cfg.loco.creators
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise GroundTruthConfigError(f"loco.creators: {unknown} are not creators of this run; known: {known}")
+        groups = [(c, creators == c) for c in chosen]
+        if cfg.loco.rest and set(chosen) != set(known):
+            groups.append((REST, ~np.isin(creators, list(chosen))))
+        events = inputs.corpus["events"].to_numpy(dtype=float) if "events" in inputs.corpus else np.ones(n)
+        for seed in cfg.loco.seeds:
+            for name, out in groups:
+                jobs.append(RetrainJob("loco", name, seed, tuple(int(i) for i in np.flatnonzero(~out)), left_out=name, order=cfg.loco.order))
+        for seed in cfg.loco.seeds:
+            for name, out in groups:
+                for d in range(cfg.loco.controls):
+                    drop = control_mask(out, events, cfg.loco.control_seed, name, d)
+                    keep = tuple(int(i) for i in np.flatnonzero(~drop))
+                    jobs.append(RetrainJob("ctrl", f"{name}~{d}", seed, keep, left_out=name, order=cfg.loco.order))
+    jobs += lds_jobs(cfg.lds_fixed.subsets, cfg.lds_fixed.seeds, cfg.lds_fixed.noise_subsets, "fixed")
     return jobs
 
 
 # --------------------------------------------------------------------------------------- workers
 def _keeps_weights(cfg: GroundTruthConfig, job: RetrainJob) -> bool:
     return cfg.keep_weights or (job.kind == "full" and cfg.full.keep_weights)
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # train_job sets the model's own thread count; this bounds the worker's start-up
 
 
 @functools.lru_cache(maxsize=2)
@@ -360,7 +446,9 @@ def output_utilities(model, output_tokens: np.ndarray, batch_size: int = 32) -> 
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weights: bool = False, threads: int = 1) -> dict:
+def train_job(
+    job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weights: bool = False, threads: int = 1, device: str = "cpu"
+) -> dict:
     """Retrain, score and record one model into ``root / job.folder``; returns its metadata.
 
     Runs in a worker process (or in-process for ``workers=1``). Idempotent: a finished folder is read back.
@@ -382,6 +470,13 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
         windows, drop = everything, ~mask[inputs.train_piece]
     else:
         windows, drop = everything.subset(mask), None
+    if job.order == "fixed":  # a replay is exact only on the reference's own thread count (order of float sums)
+        ref = Path(root) / RetrainJob("full", "all", job.seed, ()).folder
+        if not _is_done(ref):
+            raise RuntimeError(f"{job.folder} replays {ref}, which is not finished; train the references first")
+        threads = int(_read_meta(ref).get("threads") or threads)
+    # CPU kernels here are deterministic; this makes any that are not (and CUDA's) raise instead of drift
+    torch.use_deterministic_algorithms(True)
     base = TrainConfig(**inputs.train_config)
     # Only the seed changes the trajectory; one final checkpoint, no validation passes.
     tcfg = replace(base, seed=job.seed, checkpoints=[1.0], eval_every=base.steps, threads=threads)
@@ -389,7 +484,9 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
     threads_before = torch.get_num_threads()
     t0 = time.perf_counter()
     try:
-        result = train_model(windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder, drop=drop)
+        result = train_model(
+            windows, mcfg, tcfg, folder, val_windows=None, progress=False, desc=job.folder, drop=drop, device=device
+        )
     finally:
         torch.set_num_threads(threads_before)
     seconds = time.perf_counter() - t0
@@ -405,11 +502,14 @@ def train_job(job: RetrainJob, run_dir: str | Path, root: str | Path, keep_weigh
         "seed": job.seed,
         "left_out": job.left_out,
         "n_pieces": len(job.keep),
+        "events": int(inputs.corpus["events"].to_numpy()[list(job.keep)].sum()) if "events" in inputs.corpus else None,
         "n_windows": len(windows) if drop is None else int((~drop).sum()),
         "order": job.order,
         "seconds": round(seconds, 2),
         "threads": threads,
+        "device": device,
         "outputs_sha256": inputs.outputs_sha256,
+        "inputs_sha256": inputs.inputs_sha256,
         "heldout_ll": float(heldout),
         "final_train_loss": float(result.final_train_loss),
         "keep": list(job.keep),
@@ -454,18 +554,25 @@ def run_groundtruth(
     progress: bool = True,
     limit: int | None = None,
     threads: int | None = None,
+    scheduler: str | None = None,
+    device: str = "cpu",
 ) -> GroundTruthRun:
     """Train every planned model that is not finished yet, then collect the tidy tables.
 
     Args:
-        workers: parallel processes (spawned); 1 trains in this process.
+        workers: models trained at once on a local Dask cluster of that many processes; 1 (and no
+            scheduler) trains in this process.
         threads: torch threads per model; None = the machine's cores divided among the workers (at least 1).
+            A fixed-order model always uses its reference's thread count (exactness needs the same float sums).
         limit: train at most this many new models (useful to budget time; rerun to continue).
+        scheduler: address of an existing Dask scheduler (``tcp://host:8786``); its workers must see
+            ``run_dir`` at the same path.
+        device: torch device models train on ("cpu", "cuda").
     """
     from tqdm.auto import tqdm
 
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise GroundTruthConfigError(f"--workers is {workers}; give 1 or more (models trained at once)")
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // workers)
     if threads < 1:
@@ -473,22 +580,31 @@ def run_groundtruth(
     run_dir = Path(run_dir)
     inputs = load_run_inputs(run_dir)
     root = run_dir / GROUND_TRUTH_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    _append_config_history(root, cfg)
     jobs = plan_jobs(cfg, inputs)
+    fingerprint = inputs.inputs_sha256
     for job in jobs:  # a finished model must be the model the plan asks for
         folder = root / job.folder
+        if _is_done(folder) and _read_meta(folder).get("inputs_sha256", fingerprint) != fingerprint:
+            raise GroundTruthConfigError(
+                f"{folder} was trained on other training windows or another recipe than {run_dir}/model has now "
+                "(the run was rebuilt); move the ground_truth folder away (or use another run folder) and retrain"
+            )
         if _is_done(folder) and tuple(_read_meta(folder)["keep"]) != job.keep:
-            raise ValueError(
+            raise GroundTruthConfigError(
                 f"{folder} was trained on other pieces than this config plans (changed lds.fraction, "
                 "lds.mask_seed or loo.sample_seed?); remove that folder or restore the config"
             )
         if _is_done(folder) and _read_meta(folder).get("order", "reshuffled") != job.order:
-            raise ValueError(
+            raise GroundTruthConfigError(
                 f"{folder} was trained with batch order {_read_meta(folder).get('order', 'reshuffled')!r}, this config "
                 f"plans {job.order!r} (loco.order / loo.order); remove that folder or restore the config"
             )
+    # every check passed: only now is anything written
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / "config.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    os.replace(tmp, root / "config.yaml")
+    _append_config_history(root, cfg)
     todo = [j for j in jobs if not _is_done(root / j.folder)]
     done_before = len(jobs) - len(todo)
     if limit is not None:
@@ -496,42 +612,91 @@ def run_groundtruth(
     report = GroundTruthRun(root=root, planned=len(jobs), already_done=done_before, trained=0)
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs), initial=done_before, desc="ground-truth models", disable=not progress, unit="model")
-    if workers == 1 or len(todo) <= 1:
-        for job in todo:
-            try:
-                train_job(job, run_dir, root, _keeps_weights(cfg, job), threads)
-                report.trained += 1
-            except Exception as exc:  # keep going: one failed model must not lose the others
-                log.error("ground-truth model %s failed: %s", job.folder, exc)
-                report.failed.append((job.folder, repr(exc)))
-            bar.update(1)
-    elif todo:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-            futures = {pool.submit(train_job, job, str(run_dir), str(root), _keeps_weights(cfg, job), threads): job for job in todo}
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    fut.result()
-                    report.trained += 1
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        f"a ground-truth worker process died while training {job.folder} (out of memory? "
-                        "or a script that starts workers without an `if __name__ == '__main__':` guard); "
-                        f"finished models are kept, rerun with fewer --workers to continue"
-                    ) from exc
-                except Exception as exc:
-                    log.error("ground-truth model %s failed: %s", job.folder, exc)
-                    report.failed.append((job.folder, repr(exc)))
-                bar.update(1)
+    # the references first, as their own phase: a fixed-order model replays its reference's thread count
+    refs = [j for j in todo if j.kind == "full"]
+    for phase in (refs, [j for j in todo if j.kind != "full"]):
+        _train_phase(phase, run_dir, root, cfg, workers, threads, report, bar, scheduler, device)
     bar.close()
     report.seconds = time.perf_counter() - t0
     collect_groundtruth(run_dir, cfg, inputs)
     return report
 
 
+def _train_phase(todo, run_dir, root, cfg, workers, threads, report, bar, scheduler=None, device="cpu") -> None:
+    """Train ``todo``: in this process (one worker, no scheduler) or as tasks on a Dask cluster."""
+    def record(job: RetrainJob, exc: BaseException | None) -> None:
+        if exc is None:
+            report.trained += 1
+        else:  # keep going: one failed model must not lose the others
+            log.error("ground-truth model %s failed: %s", job.folder, exc)
+            report.failed.append((job.folder, repr(exc)))
+        bar.update(1)
+
+    if not todo:
+        return
+    if scheduler is None and workers == 1:
+        for job in todo:
+            try:
+                train_job(job, run_dir, root, _keeps_weights(cfg, job), threads, device)
+                record(job, None)
+            except Exception as exc:
+                record(job, exc)
+        return
+    from dask.distributed import Client, as_completed
+
+    cluster = None if scheduler else _local_cluster(workers)
+    try:
+        client = Client(scheduler or cluster, timeout="10s")
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        raise GroundTruthConfigError(
+            f"cannot reach the Dask scheduler {scheduler!r} ({exc}); start it (`dask scheduler`) or drop "
+            "--scheduler to train on a local cluster"
+        ) from None
+    try:
+        futures = {
+            client.submit(
+                train_job, job, str(Path(run_dir).resolve()), str(Path(root).resolve()), _keeps_weights(cfg, job),
+                threads, device, key=f"groundtruth-{Path(root).resolve()}-{job.folder}", pure=False,
+            ): job
+            for job in todo
+        }
+        for fut in as_completed(futures):
+            try:
+                fut.result()
+                record(futures[fut], None)
+            except Exception as exc:  # a failed model, or a worker that died training it (KilledWorker)
+                record(futures[fut], exc)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _local_cluster(workers: int):
+    """A Dask cluster of ``workers`` single-threaded processes on this machine (torch threads are per model)."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1",
+        silence_logs=logging.ERROR,
+    )
+
+
 # -------------------------------------------------------------------------------------- collect
+@dataclass
+class LdsTruth:
+    """The LDS subsets of one retraining mode: masks (M, n_pieces), utilities (M, S, n_outputs; NaN = not
+    finished), the S seeds, and the subset indices (rows of ``lds_mask``) the M rows are."""
+
+    mode: str
+    masks: np.ndarray
+    utilities: np.ndarray
+    seeds: list[int]
+    subsets: list[int]
+
+
 @dataclass
 class GroundTruth:
     """The finished models of a ground truth, as arrays aligned with the run's outputs and pieces.
@@ -558,6 +723,11 @@ class GroundTruth:
     creator_value: pd.DataFrame
     contribution: pd.DataFrame = field(default_factory=pd.DataFrame)
     references: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)  # full models: seed -> (outputs, heldout)
+    # every LDS retraining mode with finished models: "reshuffled" (lds_masks/lds_utilities/lds_seeds above)
+    # and "fixed" (trajectory-exact replays of the references)
+    lds_modes: dict[str, LdsTruth] = field(default_factory=dict)
+    controls: pd.DataFrame = field(default_factory=pd.DataFrame)  # creator (matched to), draw, seed, output_id, delta
+    replays: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)  # replay/all_seed<s>: (outputs, heldout)
 
     def seconds(self, kind: str) -> float:
         return float(self.models.loc[self.models["kind"] == kind, "seconds"].sum())
@@ -580,7 +750,7 @@ def _finished(root: Path) -> list[tuple[dict, np.ndarray, float]]:
     return rows
 
 
-def _deltas(finished, kind: str, output_ids: list[str]) -> pd.DataFrame:
+def _deltas(finished, kind: str, output_ids: list[str], with_name: bool = False) -> pd.DataFrame:
     """full(seed) - without(seed) on every output and on held-out music, for models of ``kind``."""
     refs = {m["seed"]: (u, h) for m, u, h in finished if m["kind"] == "full"}
     rows = []
@@ -589,8 +759,10 @@ def _deltas(finished, kind: str, output_ids: list[str]) -> pd.DataFrame:
             continue
         ref_u, ref_h = refs[m["seed"]]
         for oid, d in zip([*output_ids, HELDOUT], [*(ref_u - u), ref_h - h]):
-            rows.append({"left_out": m["left_out"], "seed": m["seed"], "output_id": oid, "delta": float(d)})
-    return pd.DataFrame(rows, columns=["left_out", "seed", "output_id", "delta"])
+            rows.append({"left_out": m["left_out"], "name": m["name"], "seed": m["seed"], "output_id": oid, "delta": float(d)})
+    cols = ["left_out", "name", "seed", "output_id", "delta"]
+    out = pd.DataFrame(rows, columns=cols)
+    return out if with_name else out.drop(columns="name")
 
 
 def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = None, inputs: RunInputs | None = None) -> GroundTruth:
@@ -623,19 +795,18 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     ]
     utilities = pd.DataFrame(util_rows, columns=["kind", "name", "seed", "output_id", "utility"])
 
-    # LDS: subsets in index order; a subset counts once any of its seeds is finished.
-    lds = [(m, u) for m, u, _ in finished if m["kind"] == "lds"]
-    seeds = sorted({m["seed"] for m, _ in lds} | set(cfg.lds.seeds)) if lds else list(cfg.lds.seeds)
-    indices = sorted({int(m["name"][1:]) for m, _ in lds})
-    masks = np.zeros((len(indices), inputs.n_pieces), dtype=bool)
-    util = np.full((len(indices), len(seeds), len(output_ids)), np.nan)
-    pos = {j: r for r, j in enumerate(indices)}
-    for m, u in lds:
-        r = pos[int(m["name"][1:])]
-        masks[r, m["keep"]] = True
-        util[r, seeds.index(m["seed"])] = u
+    # LDS per mode: subsets in index order; a subset counts once any of its seeds is finished.
+    modes = {}
+    for mode, planned in (("reshuffled", cfg.lds.seeds), ("fixed", cfg.lds_fixed.seeds)):
+        lds = [(m, u) for m, u, _ in finished if m["kind"] == "lds" and m.get("order", "reshuffled") == mode]
+        if not lds and mode == "fixed":
+            continue
+        modes[mode] = _lds_truth(mode, lds, planned, inputs.n_pieces, len(output_ids))
+    masks, util, seeds = modes["reshuffled"].masks, modes["reshuffled"].utilities, modes["reshuffled"].seeds
 
     loco = _deltas(finished, "loco", output_ids).rename(columns={"left_out": "creator"})
+    controls = _deltas(finished, "ctrl", output_ids, with_name=True).rename(columns={"left_out": "creator"})
+    controls.insert(1, "draw", controls.pop("name").str.rsplit("~", n=1).str[-1].astype(int))
     loo = _deltas(finished, "loo", output_ids).rename(columns={"left_out": "train_id"})
     creator_of = dict(zip(inputs.corpus["train_id"].astype(str), inputs.corpus["creator"]))
     loo.insert(1, "creator", loo["train_id"].map(creator_of))
@@ -647,7 +818,10 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     models.to_parquet(root / "models.parquet", index=False)
     utilities.to_parquet(root / "utilities.parquet", index=False)
     np.save(root / "lds_masks.npy", masks)
+    if "fixed" in modes:
+        np.save(root / "lds_fixed_masks.npy", modes["fixed"].masks)
     loco.to_parquet(root / "loco.parquet", index=False)
+    controls.to_parquet(root / "ctrl.parquet", index=False)
     loo.to_parquet(root / "loo.parquet", index=False)
     for name in ("creator_value.parquet", "creator_contribution.parquet"):  # stale tables must not outlive their models
         (root / name).unlink(missing_ok=True)
@@ -659,7 +833,22 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
         models=models, output_ids=output_ids, lds_masks=masks, lds_utilities=util, lds_seeds=seeds,
         loco=loco, loo=loo, creator_value=creator_value, contribution=contribution,
         references={int(m["seed"]): (u, float(h)) for m, u, h in finished if m["kind"] == "full"},
+        lds_modes=modes, controls=controls,
+        replays={int(m["seed"]): (u, float(h)) for m, u, h in finished if m["kind"] == "replay"},
     )
+
+
+def _lds_truth(mode: str, lds: list, planned_seeds: list[int], n_pieces: int, n_outputs: int) -> LdsTruth:
+    seeds = sorted({m["seed"] for m, _ in lds} | set(planned_seeds)) if lds else list(planned_seeds)
+    indices = sorted({int(m["name"][1:]) for m, _ in lds})
+    masks = np.zeros((len(indices), n_pieces), dtype=bool)
+    util = np.full((len(indices), len(seeds), n_outputs), np.nan)
+    pos = {j: r for r, j in enumerate(indices)}
+    for m, u in lds:
+        r = pos[int(m["name"][1:])]
+        masks[r, m["keep"]] = True
+        util[r, seeds.index(m["seed"])] = u
+    return LdsTruth(mode=mode, masks=masks, utilities=util, seeds=seeds, subsets=indices)
 
 
 def creator_contribution(loco: pd.DataFrame, corpus: pd.DataFrame) -> pd.DataFrame:
