@@ -6,16 +6,28 @@ attributes: the log-likelihood of every generated output (:func:`~attribution.mo
 and the mean log-likelihood per event of the held-out real music. Kinds of retrained model (a
 :class:`RetrainJob` each):
 
-* ``lds``  – a random ``lds.fraction`` of the training *pieces*, ``lds.subsets`` subsets x ``lds.seeds``:
-  the linear datamodeling score (LDS) compares summed attribution over a subset with these utilities.
-* ``full`` – all pieces, one model per seed used by ``loco``/``loo``: the reference the changes are
-  measured from (same seed, so batch order and initialisation noise largely cancel).
+* ``lds``  – a random ``lds.fraction`` of the training *pieces*, ``lds.subsets`` subsets x ``lds.seeds``,
+  each retrained from scratch with its own batch order ("reshuffled" mode): the linear datamodeling score
+  (LDS) compares summed attribution over a subset with these utilities.
+* ``lds`` in fixed order (``lds_fixed``, folder ``lds_fixed/``) – the same subsets, in trajectory-exact mode:
+  each replays its seed's full-data reference run (same initialisation, same batch order, same thread
+  count, deterministic kernels) with the windows of the pieces outside the subset removed from their
+  batches. This is the counterfactual a royalty claim names ("this training run without my music"); the
+  reshuffled mode is the one TDA methods are usually checked against. Removed windows leave the batch
+  mean (see :func:`attribution.train.train_model`).
+* ``full`` – all pieces, one model per seed used by ``loco``/``loo``/``lds_fixed``: the reference the
+  changes are measured from and the run the fixed-order models replay.
+* ``replay`` – with ``full.replay_check``, the reference replayed in fixed order with nothing removed: its
+  utilities must equal the reference's (the exactness of the fixed-order mode, in nats).
 * ``loco`` – leave one creator's whole catalogue out, per creator and seed (royalties are paid per
   catalogue; the held-out utility drop is the creator's counterfactual value to the model). By default
-  (``loco.order: fixed``) the left-out model replays its seed's full-data run -- same initialisation,
-  same batches -- with the creator's windows removed from every batch, so its difference from the
-  reference is the data alone; a fresh run on the remaining windows (``reshuffled``) also changes the
-  batch order, which on the default build moves the outputs' log-likelihood about as much as a new seed.
+  (``loco.order: fixed``) the left-out model replays its seed's full-data run with the creator's windows
+  removed from every batch, so its difference from the reference is the data alone; a fresh run on the
+  remaining windows (``reshuffled``) also changes the batch order, which on the default build moves the
+  outputs' log-likelihood about as much as a new seed.
+* ``ctrl`` – with ``loco.controls``, per left-out catalogue, random pieces of *other* creators with the same
+  total training events left out instead (:func:`control_mask`): "what removing that much music does",
+  so that "what this creator's music did" can be reported apart from it.
 * ``loo``  – leave one piece out, for a seeded sample of pieces and several seeds (noisy by nature).
 
 Layout under ``RUN/ground_truth/``::
@@ -31,7 +43,9 @@ Layout under ``RUN/ground_truth/``::
     models.parquet            one row per finished model: kind, name, seed, left_out, order, n_pieces,
                               n_windows, seconds, threads, heldout_ll
     utilities.parquet         kind, name, seed, output_id, utility  (tidy; every finished model)
-    lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order)
+    lds_masks.npy             (subsets, n_pieces) bool, row j = subset j (corpus.parquet row order), reshuffled mode
+    lds_fixed_masks.npy       the same for the fixed-order subsets with a finished model
+    ctrl.parquet              creator (the catalogue matched), draw, seed, output_id, delta: matched random controls
     outputs.sha256            fingerprint of the generated outputs every utility was measured on
     loco.parquet              creator, seed, output_id, delta  (full minus without-creator utility;
                               output_id ``__heldout__`` = held-out log-likelihood per event)
@@ -45,11 +59,14 @@ Layout under ``RUN/ground_truth/``::
 A model is finished when its ``meta.yaml`` exists (written last, atomically), so a rerun skips it; an
 interrupted model resumes from its own ``last.pt``. Subset masks and the leave-one-out sample are pure
 functions of their seeds and indices, so raising ``lds.subsets`` or ``loo.pieces`` keeps every model
-already trained. Models train in parallel processes (spawn) with ``threads`` torch threads each (default:
-the machine's cores shared among the workers; one process with 2 threads trains a default model in 244 s
-against 310 s per model for two 1-thread processes side by side, measured 2026-11-24 on 2 idle cores).
-A model's numbers depend on its seed and its thread count (recorded in ``meta.yaml``; the thread count
-changes only the order of floating-point sums, far below the seed-to-seed noise).
+already trained. Models train as tasks on Dask (``dask.distributed``, the engine sweeps use): a local
+cluster of ``workers`` single-threaded processes by default, an existing cluster with ``scheduler``, or in
+this process with one worker; each model sets its own torch thread count (``threads``; default: the
+machine's cores shared among the workers). A model's numbers depend on its job, seed and thread count only
+(recorded in ``meta.yaml``; the thread count changes the order of floating-point sums), never on which
+worker trained it or how many there were; a fixed-order model always runs on its reference's thread
+count. Every finished model records ``inputs_sha256`` (the run's training windows and recipe): a model of
+other inputs is refused, before anything is written, rather than reused.
 """
 
 from __future__ import annotations
