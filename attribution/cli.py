@@ -23,23 +23,30 @@ def build(
     config: Path = typer.Argument(..., help="Build config YAML, e.g. configs/attribution-default.yaml."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder to write (default: runs/<name>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    force: bool = typer.Option(
+        False, "--force", help="Train anew even if the folder holds a model of other inputs (replaced when the build finishes)."
+    ),
 ) -> None:
     """Run corpus -> train -> generate -> score end to end and write an attribution run folder.
 
-    A rerun into the same folder reuses what is done: the parsed corpus (cached), training (resumes
-    from its last checkpoint) and TRAK features (keyed to the model).
+    A rerun into the same folder reuses what is done, only where every input is the same: the parsed
+    corpus (cached by content), training (resumes or reuses a model of the same windows, recipe and
+    versions) and TRAK features (keyed to the checkpoints). A folder whose model was trained on anything
+    else is refused before anything is written: use a new --out, or --force. Results are published
+    together at the end, so an interrupted build leaves the old run in place.
     """
     from .build import build as run_build
-    from .config import BuildConfigError, load_build_config
+    from .config import load_build_config
+    from .errors import AttributionError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_build_config(config)
-    except BuildConfigError as exc:
-        typer.echo(str(exc), err=True)
+        run_dir = out or Path("runs") / cfg.name
+        result = run_build(cfg, run_dir, progress=not quiet, force=force)
+    except AttributionError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_dir = out or Path("runs") / cfg.name
-    result = run_build(cfg, run_dir, progress=not quiet)
     m = result.metrics
     typer.echo(f"\nattribution run written to {run_dir}")
     typer.echo(
@@ -66,12 +73,13 @@ def show(
     from rich.console import Console
     from rich.table import Table
 
-    from .table import AttributionTable, AttributionTableError
+    from .errors import AttributionError
+    from .table import AttributionTable
 
     try:
         table = AttributionTable.load(run)
         shares = table.creator_shares(method).mean()
-    except AttributionTableError as exc:
+    except AttributionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     sims = {m: table.creator_shares(m, how="max").mean() for m in table.methods if m.startswith("sim_")}
@@ -178,11 +186,12 @@ def passages(
     from rich.console import Console
     from rich.table import Table
 
-    from .table import AttributionTable, AttributionTableError
+    from .errors import AttributionError
+    from .table import AttributionTable
 
     try:
         rows = AttributionTable.load(run).passage_sources(output_id, top=top)
-    except AttributionTableError as exc:
+    except AttributionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     out = Table(title=f"{output_id}: the pieces each passage draws on most (TRAK, share of positive score)")

@@ -12,6 +12,10 @@ into pieces and a :class:`LoadReport` of what it could not use. Three loaders:
 A file that cannot be read never stops a load: it is skipped, logged and listed in the report. Wrong
 arguments (a missing folder, a manifest without the required columns, a request for a collection we
 may not use, nothing loaded at all) raise :class:`CorpusError`, which says what to fix.
+
+A manifest is input a user may receive from someone else, so it is confined: its paths must lie inside
+its own folder (MAESTRO's: inside ``root``) unless ``allow_outside=True``, and one file credited to two
+creators is refused rather than paid twice.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attribution.errors import AttributionError
 from attribution.midi import (
     END,
     START,
@@ -124,7 +130,7 @@ _PARSER_VERSION = 2
 _CACHE_ENV = "ROYALTYSIM_CACHE"
 
 
-class CorpusError(ValueError):
+class CorpusError(AttributionError):
     """A corpus cannot be loaded as asked: missing path, malformed manifest, refused folder, no pieces."""
 
 
@@ -557,8 +563,9 @@ def _resolve_creators(
 
 # ====================================================================== music21 parse cache
 def _cache_path(cache_root: Path, f: _ScoreFile, max_seconds: float | None) -> Path:
-    stat = f.path.stat()
-    key = json.dumps([_PARSER_VERSION, f.rel, stat.st_size, stat.st_mtime_ns, max_seconds])
+    # keyed to the file's content, not its size and time: an edited score is never read from the cache
+    content = hashlib.sha256(f.path.read_bytes()).hexdigest()
+    key = json.dumps([_PARSER_VERSION, f.rel, content, max_seconds])
     digest = hashlib.sha1(key.encode()).hexdigest()[:24]
     return cache_root / f"{digest}.npz"
 
@@ -692,7 +699,7 @@ def load_music21_corpus(
             creator -> int), the first in ``train_id`` order, so one creator (Bach's ~400
             chorales) does not dominate. Skipped files do not count towards it.
         cache_dir: parsed pieces are cached under ``cache_dir / "music21-<version>"``, one ``.npz``
-            per file, keyed by its path, size, mtime and ``max_seconds``. Default
+            per file, keyed by its path, content (SHA-256) and ``max_seconds``. Default
             :func:`default_cache_dir`.
         workers: parser processes (default ``min(2, cpu count)``; 1 parses in this process).
         progress: show a tqdm progress bar.
@@ -813,10 +820,19 @@ def _load_midi_rows(
 def _read_csv(path: Path, required: list[str], optional: list[str], fix: str):
     import pandas as pd
 
+    if path.is_dir():
+        raise CorpusError(f"manifest {path} is a folder; {fix}")
     if not path.is_file():
         raise CorpusError(f"manifest {path} does not exist; {fix}")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"manifest {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"
+        ) from None
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as exc:
         raise CorpusError(f"manifest {path} is not a readable CSV file: {exc}") from exc
     df.columns = [str(c).strip() for c in df.columns]
@@ -828,6 +844,58 @@ def _read_csv(path: Path, required: list[str], optional: list[str], fix: str):
             + f", found {list(df.columns)}"
         )
     return df
+
+
+def _confine(
+    rows: list[tuple[Path, str, str, str]],
+    rels: list[str],
+    base: Path,
+    where: str,
+    allow_outside: bool,
+) -> tuple[list[tuple[Path, str, str, str]], list[tuple[str, str]]]:
+    """Check the files a manifest lists before any is read; returns the rows to read and the duplicates.
+
+    Raises :class:`CorpusError` for files outside ``base`` (unless ``allow_outside``; symbolic links count
+    where they point) and for a file credited to two creators. A file listed twice for one creator is read once.
+    """
+    root = base.resolve()
+    outside: list[str] = []
+    first: dict[Path, tuple[str, str]] = {}  # real path -> (creator, manifest path) of its first row
+    conflicts: dict[str, set[str]] = {}
+    kept: list[tuple[Path, str, str, str]] = []
+    duplicates: list[tuple[str, str]] = []
+    for row, rel in zip(rows, rels):
+        try:
+            real = row[0].resolve()
+        except (OSError, ValueError) as exc:  # e.g. a NUL byte, a symlink loop
+            raise CorpusError(f"{where}: path {rel!r} cannot be resolved ({exc}); fix that row") from None
+        if not allow_outside and not real.is_relative_to(root):
+            outside.append(rel)
+            continue
+        creator = row[2]
+        if creator and real in first:  # (a row without a creator is skipped when read)
+            if creator != first[real][0]:
+                conflicts.setdefault(first[real][1], {first[real][0]}).add(creator)
+            else:
+                duplicates.append((str(row[0]), f"the same file as {first[real][1]!r}, listed earlier"))
+            continue
+        if creator:
+            first[real] = (creator, rel)
+        kept.append(row)
+    if outside:
+        shown = ", ".join(repr(r) for r in outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        raise CorpusError(
+            f"{where} lists {len(outside)} file(s) outside its folder {base}: {shown}. A manifest may only name "
+            "files inside its own folder; move the files there, or set corpus.allow_outside: true in the build "
+            "config if you trust where this manifest came from"
+        )
+    if conflicts:
+        shown = "; ".join(f"{rel!r} to {sorted(c)}" for rel, c in list(conflicts.items())[:5])
+        raise CorpusError(
+            f"{where} credits the same file to more than one creator: {shown}. Royalties follow the creator, "
+            "so list each file once with the creator to be paid (a joint work as one creator, e.g. 'A / B')"
+        )
+    return kept, duplicates
 
 
 def _train_id(rel: str) -> str:
@@ -844,14 +912,20 @@ def load_midi_folder(
     sustain: bool = True,
     max_seconds: float | None = None,
     progress: bool = False,
+    allow_outside: bool = False,
 ) -> tuple[list[Piece], LoadReport]:
     """Load the MIDI files listed in a CSV manifest with columns ``path, creator[, title]``.
 
     ``path`` is relative to the manifest's folder; ``train_id`` is that path without its suffix.
     Missing, corrupt or near-empty files are skipped and reported.
 
+    Args:
+        allow_outside: also read files outside the manifest's folder (``../x.mid``, absolute paths).
+
     Raises:
-        CorpusError: the manifest is missing, unreadable or lacks a required column, or no file loaded.
+        CorpusError: the manifest is missing, not UTF-8, unreadable or lacks a required column; it names a
+            file outside its folder (without ``allow_outside``) or credits one file to two creators; or no
+            file loaded.
     """
     t0 = time.perf_counter()
     _check_max_seconds(max_seconds)
@@ -865,8 +939,10 @@ def load_midi_folder(
             df["path"], df["creator"], df["title"] if "title" in df.columns else [""] * len(df)
         )
     ]
+    rows, duplicates = _confine(rows, list(df["path"]), base, f"manifest {manifest_csv}", allow_outside)
     pieces, skipped = _load_midi_rows(rows, sustain=sustain, max_seconds=max_seconds,
                                       progress=progress, desc=f"reading {manifest_csv.name}")
+    skipped += duplicates
     report = LoadReport(loaded=len(pieces), skipped=skipped, elapsed_s=time.perf_counter() - t0)
     if not pieces:
         raise _empty_result_error(f"manifest {manifest_csv}", report)
@@ -884,6 +960,7 @@ def load_maestro(
     sustain: bool = True,
     max_seconds: float | None = None,
     progress: bool = True,
+    allow_outside: bool = False,
 ) -> tuple[list[Piece], LoadReport]:
     """Load the MAESTRO dataset from its own layout: ``root/maestro-v*.csv`` and the MIDI files.
 
@@ -894,6 +971,7 @@ def load_maestro(
     Args:
         csv_path: the metadata CSV (default: the newest ``maestro-v*.csv`` in ``root``).
         splits: keep only these values of the ``split`` column (e.g. ``["train"]``).
+        allow_outside: also read files the CSV names outside ``root``.
 
     Raises:
         CorpusError: ``root`` or the CSV is missing, a column is missing, an unknown split is asked
@@ -928,8 +1006,10 @@ def load_maestro(
         (root / rel, _train_id(rel), composer.strip(), title.strip())
         for rel, composer, title in zip(df["midi_filename"], df["canonical_composer"], df["canonical_title"])
     ]
+    rows, duplicates = _confine(rows, list(df["midi_filename"]), root, f"MAESTRO CSV {csv_path}", allow_outside)
     pieces, skipped = _load_midi_rows(rows, sustain=sustain, max_seconds=max_seconds,
                                       progress=progress, desc="reading MAESTRO")
+    skipped += duplicates
     report = LoadReport(loaded=len(pieces), skipped=skipped, elapsed_s=time.perf_counter() - t0)
     if not pieces:
         raise _empty_result_error(f"MAESTRO at {root}", report)

@@ -20,14 +20,16 @@ traker on CPU, and the traps handled here: ``device`` is passed as the string ``
 throughout (``use_half_precision=False``); a single-block ``BasicProjector`` (fast: the projection matrix
 is generated once per checkpoint, not once per batch) frees its matrix in ``finalize_features()``, so it
 is regenerated from its generator state before scoring; and traker resumes silently from whatever is in
-its ``save_dir``, so the save dir is keyed to a hash of the checkpoints, the training windows and the
-TRAK settings (a stale cache can never be reused).
+its ``save_dir``, so the save dir is keyed to a hash of the checkpoints, the training windows, the
+TRAK settings and the traker and torch versions (a stale cache can never be reused). Checkpoints are read
+with the weights-only unpickler (:func:`attribution.train.load_checkpoint`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 import time
@@ -42,6 +44,7 @@ from trak.modelout_functions import AbstractModelOutput
 from trak.projectors import BasicProjector, ProjectionType
 
 from .model import MusicTransformer, event_log_probs
+from .train import load_checkpoint
 
 __all__ = [
     "TrakConfig",
@@ -106,17 +109,24 @@ def segment_bounds(n_events: int, segment_events: int) -> list[tuple[int, int]]:
 
 
 def cache_key(checkpoints: list[Path], train_tokens: np.ndarray, cfg: TrakConfig) -> str:
-    """Hash of the checkpoint weights, the training windows and the TRAK settings."""
+    """Hash of the checkpoint weights, the training windows, the TRAK settings and the traker/torch versions."""
     h = hashlib.sha256()
     for path in checkpoints:
         h.update(Path(path).read_bytes())
-    h.update(np.ascontiguousarray(train_tokens).tobytes())
+    tokens = np.ascontiguousarray(train_tokens, dtype=np.int64)
+    h.update(str(tokens.shape).encode())
+    h.update(tokens.tobytes())
     h.update(repr(sorted(asdict(cfg).items())).encode())
+    for pkg in ("traker", "torch"):  # stored features are what this code computed; another version recomputes
+        try:
+            h.update(f"{pkg}={importlib.metadata.version(pkg)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return h.hexdigest()[:16]
 
 
 def _load_state(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint(path)["model"]
 
 
 def _batches(n: int, size: int):

@@ -28,6 +28,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .errors import AttributionError, RunFolderError
+from .runfolder import atomic_write, check_published, verify
+
 __all__ = [
     "outputs_fingerprint",
     "tokens_fingerprint",
@@ -78,8 +81,22 @@ def tokens_fingerprint(sequences) -> str:
         h.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
     return h.hexdigest()
 
-class AttributionTableError(ValueError):
+class AttributionTableError(AttributionError):
     """An attribution run folder or table is missing, incomplete or malformed."""
+
+
+def _published_digests(run_dir: Path) -> dict[str, str]:
+    """The SHA-256 of each file a build published, from its ``config.yaml`` ({} for runs built before the list)."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        files = (yaml.safe_load(path.read_text()) or {}).get("files") or {}
+    except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as exc:
+        raise AttributionTableError(f"{path} is not a readable run config ({exc}); rebuild the run") from None
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
 
 
 def is_similarity_method(method: str) -> bool:
@@ -159,6 +176,10 @@ class AttributionTable:
                 f"attribution run folder {run_dir} does not exist; build one with "
                 "`royaltysim attribution build CONFIG.yaml` or point to the shipped `runs/default`."
             )
+        try:
+            check_published(run_dir)  # a build killed while publishing: some files old, some new
+        except RunFolderError as exc:
+            raise AttributionTableError(str(exc)) from None
         frames = {}
         for name in (SCORES_FILE, CORPUS_FILE, OUTPUTS_FILE):
             path = run_dir / name
@@ -167,7 +188,14 @@ class AttributionTable:
                     f"{path} is missing: {run_dir} is not a complete attribution run "
                     "(was its build interrupted? rerun `royaltysim attribution build`)."
                 )
-            frames[name] = pd.read_parquet(path)
+        damaged = verify(run_dir, _published_digests(run_dir), only=(SCORES_FILE, CORPUS_FILE, OUTPUTS_FILE))
+        if damaged:
+            raise AttributionTableError(
+                f"{run_dir} does not hold what its build wrote ({'; '.join(damaged)}; config.yaml lists each file's "
+                "SHA-256): rebuild it with `royaltysim attribution build CONFIG --out RUN --force`"
+            )
+        for name in (SCORES_FILE, CORPUS_FILE, OUTPUTS_FILE):
+            frames[name] = pd.read_parquet(run_dir / name)
         return cls(
             scores=frames[SCORES_FILE],
             corpus=frames[CORPUS_FILE],
@@ -184,9 +212,7 @@ class AttributionTable:
             (CORPUS_FILE, self.corpus),
             (OUTPUTS_FILE, self.outputs),
         ):
-            tmp = run_dir / f".{name}.tmp"
-            df.to_parquet(tmp, index=False)
-            tmp.replace(run_dir / name)
+            atomic_write(run_dir / name, lambda tmp, df=df: df.to_parquet(tmp, index=False))
 
     def passages(self) -> pd.DataFrame:
         """Passage-level TRAK scores: ``output_id, passage, first_event, end_event, train_id, score``.

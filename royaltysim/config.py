@@ -91,8 +91,11 @@ class _SourceBase(_Strict):
     similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
     # what counts as "true contribution" (payouts are compared with it); auto = the run's per-output
     # leave-one-creator-out ground truth if it has one, else its held-out value, else its TRAK shares
-    reference: Literal["auto", "loco_outputs", "loco_heldout", "causal"] = Field(
-        "auto", description="true-contribution reference: auto, loco_outputs, loco_heldout or causal"
+    # loco_outputs_net: the leave-one-creator-out drop minus that of its matched random control (the same training
+    # events of other creators left out; ground truth with `loco.controls`): what a creator's music did beyond
+    # removing that much music
+    reference: Literal["auto", "loco_outputs", "loco_outputs_net", "loco_heldout", "causal"] = Field(
+        "auto", description="true-contribution reference: auto, loco_outputs, loco_outputs_net, loco_heldout or causal"
     )
     # pay causal royalties on the true contribution plus noise at this signal-to-noise ratio (per output across
     # creators, var(truth) / var(noise); `royaltysim attribution evaluate` measures the same ratio for each real

@@ -83,8 +83,8 @@ def test_training_resumes_exactly(tmp_path, monkeypatch):
     assert not (tmp_path / "resumed" / "DONE").exists()
     # resumed on another thread count: the recipe is the same, so the folder is accepted
     resumed = train_model(windows, mcfg, replace(tcfg, threads=1), tmp_path / "resumed", progress=False)
-    a = torch.load(straight.checkpoints[-1], weights_only=False)["model"]
-    b = torch.load(resumed.checkpoints[-1], weights_only=False)["model"]
+    a = torch.load(straight.checkpoints[-1], weights_only=True)["model"]
+    b = torch.load(resumed.checkpoints[-1], weights_only=True)["model"]
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
 
@@ -95,16 +95,16 @@ def test_dropping_nothing_is_training_on_everything_and_dropping_keeps_the_batch
     tcfg = TrainConfig(steps=12, batch_size=4, warmup_steps=3, checkpoints=[1.0], eval_every=12, threads=1)
     plain = train_model(windows, mcfg, tcfg, tmp_path / "plain", progress=False)
     none = train_model(windows, mcfg, tcfg, tmp_path / "none", progress=False, drop=np.zeros(len(windows), bool))
-    a = torch.load(plain.checkpoints[-1], weights_only=False)["model"]
-    b = torch.load(none.checkpoints[-1], weights_only=False)["model"]
+    a = torch.load(plain.checkpoints[-1], weights_only=True)["model"]
+    b = torch.load(none.checkpoints[-1], weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     # dropping one piece's windows: a different model, and the run refuses a folder trained with another drop
     drop = windows.piece == 0
     some = train_model(windows, mcfg, tcfg, tmp_path / "some", progress=False, drop=drop)
-    c = torch.load(some.checkpoints[-1], weights_only=False)["model"]
+    c = torch.load(some.checkpoints[-1], weights_only=True)["model"]
     assert not all(torch.equal(a[k], c[k]) for k in a)
     everything = train_model(windows, mcfg, tcfg, tmp_path / "everything", progress=False, drop=np.ones(len(windows), bool))
-    d = torch.load(everything.checkpoints[-1], weights_only=False)["model"]
+    d = torch.load(everything.checkpoints[-1], weights_only=True)["model"]
     torch.manual_seed(tcfg.seed)
     init = MusicTransformer(mcfg).state_dict()  # every batch dropped: no update, the initial weights
     assert all(torch.equal(init[k], d[k]) for k in init)

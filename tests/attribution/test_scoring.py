@@ -20,7 +20,7 @@ def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cf
     n_params = sum(p.numel() for p in model.parameters())
     total = 0
     for k, ckpt in enumerate(checkpoints):
-        model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+        model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
         model.eval()
 
         def grads(tokens):
