@@ -25,13 +25,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
 
-from attribution.table import AttributionTable, outputs_fingerprint
+from attribution import groundtruth_files as gtf
+from attribution.table import AttributionTable
 
 __all__ = [
     "CreatorPopulation",
     "AttributionStats",
-    "GROUND_TRUTH_FILE",
-    "CONTRIBUTION_FILE",
     "REFERENCES",
     "corpus_population",
     "attribution_stats",
@@ -41,10 +40,6 @@ __all__ = [
     "measured_snr",
 ]
 
-GROUND_TRUTH_FILE = Path("ground_truth") / "creator_value.parquet"  # creator, value (held-out drop), basis, seeds
-CONTRIBUTION_FILE = Path("ground_truth") / "creator_contribution.parquet"  # output_id, creator, delta, basis, seeds
-FINGERPRINT_FILE = Path("ground_truth") / "outputs.sha256"  # attribution.retrain.OUTPUTS_FINGERPRINT
-HELDOUT = "__heldout__"  # the output_id of held-out music in CONTRIBUTION_FILE (attribution.retrain.HELDOUT)
 _TINY = 1e-12
 
 
@@ -89,31 +84,20 @@ def _row_shares(x: np.ndarray) -> np.ndarray:
     return np.divide(x, totals, out=np.zeros_like(x), where=totals > 0)
 
 
-REFERENCES = ("auto", "loco_outputs", "loco_heldout", "causal")
+REFERENCES = ("auto", "loco_outputs", "loco_outputs_net", "loco_heldout", "causal")
+# the ground-truth file each reference reads (loco_outputs_net: loco.parquet and ctrl.parquet, see corpus_population)
+_NEEDS = {"loco_outputs": gtf.CREATOR_CONTRIBUTION, "loco_outputs_net": gtf.CONTROLS, "loco_heldout": gtf.CREATOR_VALUE}
 
 
-def _stale_ground_truth(run: Path) -> bool:
-    """True when the run's ground truth recorded a fingerprint of other outputs than the run holds now."""
-    path = run / FINGERPRINT_FILE
-    if not path.is_file():
-        return False
-    try:
-        return path.read_text().strip() != outputs_fingerprint(run)
-    except FileNotFoundError:  # a table without its outputs' token files: nothing to compare with
-        return False
-
-
-def _ground_truth_table(path: Path, what: str, names: np.ndarray) -> pd.DataFrame | None:
-    """A ground-truth table of the run, or None when absent; its creators must match the run's."""
-    if not path.is_file():
+def _covering(gt: pd.DataFrame | None, path: Path, what: str, names: np.ndarray, fix: str) -> pd.DataFrame | None:
+    """``gt`` if it covers every creator of the run (None stays None); otherwise an error with the fix."""
+    if gt is None:
         return None
-    gt = pd.read_parquet(path)
     missing = sorted(set(names) - set(gt["creator"]))
     if missing:
         raise ValueError(
             f"{path}: the {what} leaves out {len(missing)} of the run's creators ({', '.join(missing[:5])}"
-            f"{', ...' if len(missing) > 5 else ''}); retrain with every creator left out (configs/groundtruth-creators.yaml) "
-            "or with `loco.rest: true` (the unlisted creators left out together), or set source.reference: causal"
+            f"{', ...' if len(missing) > 5 else ''}); {fix}, or set source.reference: causal"
         )
     return gt
 
@@ -129,6 +113,11 @@ def corpus_population(
     * ``loco_outputs`` -- the leave-one-creator-out drop of each output's log-likelihood
       (``RUN/ground_truth/creator_contribution.parquet``): a creator's counterfactual value to each
       generated piece, the quantity causal attribution estimates;
+    * ``loco_outputs_net`` -- the same drop minus that of its matched random control (the same training events
+      of other creators left out, ``RUN/ground_truth/ctrl.parquet``, from ``loco.controls`` in the ground-truth
+      config): what a creator's music did beyond removing that much music. A catalogue-size share explains much
+      of the plain drop on the model's own samples; this reference pays only for the rest. A group left out
+      together (``loco.rest``) has its net drop split by training events, as in ``loco_outputs``;
     * ``loco_heldout`` -- the leave-one-creator-out drop on held-out real music
       (``RUN/ground_truth/creator_value.parquet``), the same for every output: value to the model at large;
     * ``causal`` -- the creator shares of the run's ``trak`` scores (of ``causal_method`` without ``trak``);
@@ -148,22 +137,34 @@ def corpus_population(
     similarity = table.to_creators(similarity_method, negative="clip", how="max").to_numpy(dtype=float)
 
     root = table.path if table.path is not None else None
-    stale = root is not None and _stale_ground_truth(root)
-    if stale and reference in ("loco_outputs", "loco_heldout"):
+    stale = root is not None and gtf.is_stale(root)
+    if stale and reference in _NEEDS:
         raise ValueError(
-            f"source.reference: {reference}: {root / FINGERPRINT_FILE} was measured on other generated outputs than "
-            f"{root / 'outputs.parquet'} holds now (the run was rebuilt); retrain the ground truth or set "
-            "source.reference: causal"
+            f"source.reference: {reference}: {gtf.ground_truth_path(root, gtf.OUTPUTS_FINGERPRINT)} was measured on other "
+            f"generated outputs than {root / 'outputs.parquet'} holds now (the run was rebuilt); retrain the ground truth "
+            "or set source.reference: causal"
         )
-    want_outputs = reference in ("auto", "loco_outputs") and not stale
-    want_values = reference in ("auto", "loco_heldout", "loco_outputs") and not stale
-    contribution = _ground_truth_table(root / CONTRIBUTION_FILE, "per-output contribution", names) if root and want_outputs else None
-    values = _ground_truth_table(root / GROUND_TRUTH_FILE, "held-out value", names) if root and want_values else None
-    if reference in ("loco_outputs", "loco_heldout") and (contribution if reference == "loco_outputs" else values) is None:
-        wanted = CONTRIBUTION_FILE if reference == "loco_outputs" else GROUND_TRUTH_FILE
+    readable = root is not None and not stale
+    rest_fix = ("retrain with every creator left out (configs/groundtruth-creators.yaml) or with `loco.rest: true` "
+                "(the unlisted creators left out together)")
+    contribution = None
+    if readable and reference in ("auto", "loco_outputs"):
+        contribution = _covering(gtf.read_contribution(root), gtf.ground_truth_path(root, gtf.CREATOR_CONTRIBUTION),
+                                 "per-output contribution", names, rest_fix)
+    elif readable and reference == "loco_outputs_net":
+        contribution = _covering(gtf.net_contribution(root, table.corpus), gtf.ground_truth_path(root, gtf.CONTROLS),
+                                 "matched controls (net per-output contribution)", names,
+                                 "give every left-out catalogue a matched control (`loco.controls: 1`) and " + rest_fix)
+    values = None
+    if readable and reference != "causal":
+        values = _covering(gtf.read_creator_value(root), gtf.ground_truth_path(root, gtf.CREATOR_VALUE),
+                           "held-out value", names, rest_fix)
+    if reference in _NEEDS and (values if reference == "loco_heldout" else contribution) is None:
+        wanted = gtf.ground_truth_path(root, _NEEDS[reference]) if root else _NEEDS[reference]
+        extra = " with `loco.controls: 1` in its config" if reference == "loco_outputs_net" else ""
         raise ValueError(
-            f"source.reference: {reference} needs {root / wanted if root else wanted}; run "
-            "`royaltysim attribution groundtruth RUN --config configs/groundtruth-default.yaml` first, or set "
+            f"source.reference: {reference} needs {wanted}; run "
+            f"`royaltysim attribution groundtruth RUN --config configs/groundtruth-default.yaml`{extra} first, or set "
             "source.reference: causal"
         )
 
@@ -171,21 +172,22 @@ def corpus_population(
     if values is not None:
         training_value = np.clip(values.set_index("creator")["value"].reindex(names).to_numpy(dtype=float), 0.0, None)
     if contribution is not None:
-        per_output = contribution[contribution["output_id"] != HELDOUT].pivot_table(
+        per_output = contribution[contribution["output_id"] != gtf.HELDOUT].pivot_table(
             index="output_id", columns="creator", values="delta"
         )
         missing = [o for o in table.output_ids if o not in per_output.index]
         if missing:
             raise ValueError(
-                f"{root / CONTRIBUTION_FILE}: no ground truth for outputs {missing[:5]}; the run's outputs changed "
-                "after the ground truth was trained, so retrain it"
+                f"{gtf.ground_truth_path(root, _NEEDS.get(reference, gtf.CREATOR_CONTRIBUTION))}: no ground truth for "
+                f"outputs {missing[:5]}; the run's outputs changed after the ground truth was trained, so retrain it"
             )
         ref = _row_shares(per_output.reindex(index=list(table.output_ids), columns=names).to_numpy(dtype=float))
-        basis = contribution.drop_duplicates("creator").set_index("creator")["basis"]
+        basis = contribution.drop_duplicates("creator").set_index("creator")["basis"] if "basis" in contribution else pd.Series(dtype=str)
         grouped = int((basis.reindex(names) == "group").sum())
+        net = reference == "loco_outputs_net"
         label = "ground truth: leave-one-creator-out drop of each output's log-likelihood" + (
-            f" ({grouped} small creators left out together, their drop split by training events)" if grouped else ""
-        )
+            " minus that of its matched random control (the same training events of other creators left out)" if net else ""
+        ) + (f" ({grouped} small creators left out together, their drop split by training events)" if grouped else "")
     elif values is not None:
         share = training_value / training_value.sum() if training_value.sum() > 0 else np.full(len(names), 1.0 / len(names))
         ref = np.tile(share, (attribution.shape[0], 1))

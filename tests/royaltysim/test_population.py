@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from attribution import groundtruth_files as gtf
 from attribution.table import AttributionTable
 from royaltysim.population import (
-    CONTRIBUTION_FILE,
-    GROUND_TRUTH_FILE,
     attribution_stats,
     corpus_population,
     fit_attribution_stats,
@@ -20,6 +19,9 @@ from royaltysim.population import (
 )
 
 from .conftest import make_table
+
+GROUND_TRUTH_FILE = Path(gtf.GROUND_TRUTH_DIR) / gtf.CREATOR_VALUE
+CONTRIBUTION_FILE = Path(gtf.GROUND_TRUTH_DIR) / gtf.CREATOR_CONTRIBUTION
 
 
 def test_corpus_population_uses_the_run(run_dir: Path) -> None:
@@ -92,6 +94,56 @@ def test_per_output_ground_truth_is_the_reference_and_held_out_value_the_trainin
     (run / GROUND_TRUTH_FILE).unlink()
     with pytest.raises(ValueError, match="groundtruth"):
         corpus_population(AttributionTable.load(run), reference="loco_outputs")
+
+
+def test_net_of_matched_controls_is_a_reference(run_dir: Path, tmp_path: Path) -> None:
+    """source.reference: loco_outputs_net pays for each creator's drop beyond its matched random control's."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    table = AttributionTable.load(run)
+    names, outputs = table.creators, table.output_ids
+    listed, rest = names[:-2], names[-2:]  # the last two creators were left out together (loco.rest)
+    root = gtf.ground_truth_path(run)
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    loco = rng.normal(3.0, 1.0, (2, len(outputs) + 1, len(listed) + 1))  # seed, output (+ held out), creator (+ rest)
+    ctrl = rng.normal(1.0, 1.0, loco.shape)
+    ids, creators = [*outputs, gtf.HELDOUT], [*listed, gtf.REST]
+    long = lambda x: pd.DataFrame([{"creator": c, "seed": s, "output_id": o, "delta": x[s, i, j]}  # noqa: E731
+                                   for s in range(2) for i, o in enumerate(ids) for j, c in enumerate(creators)])
+    long(loco).to_parquet(root / gtf.LOCO)
+    long(ctrl).assign(draw=0).to_parquet(root / gtf.CONTROLS)
+    gtf.creator_contribution(long(loco), table.corpus).to_parquet(root / gtf.CREATOR_CONTRIBUTION)
+    pd.DataFrame({"creator": names, "value": 0.1 * np.arange(len(names))}).to_parquet(root / gtf.CREATOR_VALUE)
+
+    pop = corpus_population(table, reference="loco_outputs_net")
+    assert "matched random control" in pop.reference_label and "left out together" in pop.reference_label
+    net = (loco - ctrl).mean(axis=0)[: len(outputs)]  # mean over seeds, outputs only
+    events = table.corpus.groupby("creator")["events"].sum()
+    share = events[rest] / events[rest].sum()
+    expected = np.column_stack([net[:, : len(listed)], net[:, [-1]] * share.to_numpy()[None, :]])
+    np.testing.assert_allclose(pop.reference, np.clip(expected, 0, None) / np.clip(expected, 0, None).sum(1, keepdims=True))
+    np.testing.assert_allclose(pop.training_value, 0.1 * np.arange(len(names)))  # the held-out value, as loco_outputs
+    plain = corpus_population(table, reference="loco_outputs")
+    assert not np.allclose(plain.reference, pop.reference) and "control" not in plain.reference_label
+    assert "control" not in corpus_population(table).reference_label  # auto keeps the plain drop
+    # a catalogue without a matched control is refused with the fix, never read as zero contribution
+    long(ctrl).assign(draw=0).query(f"creator != '{listed[0]}'").to_parquet(root / gtf.CONTROLS)
+    with pytest.raises(ValueError, match=r"loco.controls: 1"):
+        corpus_population(table, reference="loco_outputs_net")
+    (root / gtf.CONTROLS).unlink()
+    with pytest.raises(ValueError, match=r"needs .*ctrl.parquet.*loco.controls"):
+        corpus_population(table, reference="loco_outputs_net")
+
+
+def test_the_scenario_option_allows_the_net_reference() -> None:
+    from typing import get_args
+
+    from royaltysim.config import CorpusSource
+    from royaltysim.population import REFERENCES
+
+    assert set(get_args(CorpusSource.model_fields["reference"].annotation)) == set(REFERENCES)
+    assert CorpusSource(reference="loco_outputs_net").reference == "loco_outputs_net"
 
 
 def test_fitted_population_matches_the_source_statistics() -> None:
