@@ -4,4 +4,7 @@ Importing this package does not import torch; the modules that need it (``model`
 ``scoring`` ...) import it themselves.
 """
 
-__all__ = ["build", "config", "corpus", "generate", "midi", "model", "scoring", "similarity", "snr", "table", "tokenize", "train", "windows"]
+__all__ = [
+    "build", "config", "corpus", "errors", "generate", "midi", "model", "runfolder", "scoring", "similarity", "snr", "table",
+    "tokenize", "train", "windows",
+]
