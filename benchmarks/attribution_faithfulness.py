@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from results import record  # noqa: E402
 
-from attribution.evaluate import evaluate, lds_table  # noqa: E402
+from attribution.evaluation import evaluate, lds_table, leaveout_table  # noqa: E402
 
 
 def _f(x: float) -> str:
@@ -33,34 +33,58 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
                   dattri_projection_seeds=dattri_projection_seeds)
     t = lds_table(ev)
     f = ev.facts
+    modes = f.get("lds_modes", {})
     lines = [
         f"### `{run}`" + (f" ({note})" if note else ""),
         "",
         f"- {f['n_outputs']} generated outputs x {f['n_pieces']} training pieces; "
         f"ground truth {f['models']} retrained models ({f['ground_truth_core_seconds']:.0f} CPU-seconds of training, "
-        f"median {f['seconds_per_model']:.0f} s a model): "
-        f"LDS {f.get('lds_models', 0)} models on {f.get('lds_subsets', 0)} subsets of "
-        f"{f.get('lds_fraction', 0):.0%} of the pieces (seeds {f.get('lds_seeds')}), "
-        f"LOCO {f.get('loco_creators', 0)} creators (seeds {f.get('loco_seeds')}), "
-        f"LOO {f.get('loo_pieces', 0)} pieces (seeds {f.get('loo_seeds')})",
+        f"median {f['seconds_per_model']:.0f} s a model)",
+    ]
+    lines += [f"- LDS, mode {mode}: {x.get('models', 0)} models on {x.get('subsets', 0)} subsets of "
+              f"{x.get('fraction', 0):.0%} of the pieces (seeds {x.get('seeds')}"
+              + (f"; {x['noise_subsets']} subsets trained with two seeds" if x.get("noise_subsets") else "") + ")"
+              for mode, x in modes.items()]
+    lines += [
+        f"- leave-one-creator-out, mode {f.get('loco_order', '')}: {f.get('loco_creators', 0)} creators (seeds "
+        f"{f.get('loco_seeds')})" + (f", each with {f['control_draws']} matched random control(s)" if "control_draws" in f else "")
+        + f"; leave-one-piece-out, mode {f.get('loo_order', '')}: {f.get('loo_pieces', 0)} pieces (seeds {f.get('loo_seeds')})",
         "- utility: log-likelihood of each whole output (the TRAK target); LDS = mean over outputs of the Spearman "
         "correlation across subsets, 95% bootstrap CI over outputs; seed sd = spread of the LDS across ground-truth "
-        "training seeds (random: across its own seeds)",
-        "",
-        "| method | family | LDS | 95% CI | seed sd | LOCO per output | LOCO per output, centred | LOCO total | vs held-out value | LOO corr |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "training seeds (random: across its own seeds); same / cross seed = the LDS against the utilities of the run's "
+        "own training seed / of the other seed, on the subsets trained with both",
     ]
+    if "replay_max_abs_nats" in f:
+        lines.append(
+            f"- replay exactness (mode fixed): the reference of seed(s) {f.get('replay_seeds')} replayed with nothing "
+            f"removed differs from it by at most {f['replay_max_abs_nats']:.2g} nats on an output (mean "
+            f"{f['replay_mean_abs_nats']:.2g}; held-out {f['replay_heldout_abs_nats']:.2g} nats per event)"
+            + (f"; one piece left out moves an output by a median {f['loo_median_abs_nats']:.3g} nats"
+               if "loo_median_abs_nats" in f else ""))
+    lines += ["", "| mode | method | family | LDS | 95% CI | seed sd | same seed | cross seed |", "|---|---|---|---:|---|---:|---:|---:|"]
     for r in t.itertuples(index=False):
         ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
-        lines.append(
-            f"| {r.method} | {r.family} | {_f(r.lds)} | {ci} | {_f(r.lds_seed_sd)} | {_f(r.loco_per_output)} | "
-            f"{_f(r.loco_per_output_centred)} | {_f(r.loco_total)} | {_f(r.loco_heldout_value)} | {_f(r.loo_corr)} |"
-        )
+        lines.append(f"| {r.mode} | {r.method} | {r.family} | {_f(r.lds)} | {ci} | {_f(r.lds_seed_sd)} | "
+                     f"{_f(r.lds_same_seed)} | {_f(r.lds_cross_seed)} |")
+    lo = leaveout_table(ev)
+    if len(lo):
+        cols = [c for c in ("loco_per_output", "loco_per_output_centred", "loco_total", "loco_heldout_value",
+                            "loco_net_per_output", "loo_corr") if c in lo]
+        lines += ["", f"Leave-outs (mode {f.get('loco_order', '')}; loco_net = leave-one-creator-out minus its matched "
+                  "random control):", "", "| method | family | " + " | ".join(cols) + " |", "|---|---|" + "---:|" * len(cols)]
+        lines += [f"| {r['method']} | {r['family']} | " + " | ".join(_f(r[c]) for c in cols) + " |" for _, r in lo.iterrows()]
+    if len(ev.controls):
+        lines += ["", f"Matched random controls (mode {ev.controls['mode'].iloc[0]}; mean drop over outputs in nats, held-out "
+                  "per event; net = LOCO minus control):", "",
+                  "| creator | events | LOCO | control | net | LOCO held-out | control held-out | net held-out |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r.creator} | {r.events:.0f} | {_f(r.loco_outputs)} | {_f(r.control_outputs)} | {_f(r.net_outputs)} | "
+                  f"{_f(r.loco_heldout)} | {_f(r.control_heldout)} | {_f(r.net_heldout)} |" for r in ev.controls.itertuples()]
     m = ev.metrics
     noise = m[m["family"] == "noise"]
     if len(noise):
-        lines += ["", "Noise floor (the ground truth against itself):", ""]
-        lines += [f"- {r.metric}: {_f(r.value)} (n = {r.n})" for r in noise.itertuples(index=False)]
+        lines += ["", "The ground truth against itself (noise floors, replay exactness, controls):", ""]
+        lines += [f"- {r.metric} (mode {r.mode}): {_f(r.value)} (n = {r.n})" for r in noise.itertuples(index=False)]
     ours, peer = f.get("projection_lds", []), f.get("dattri_projection_lds", [])
     if ours or peer:
         seeds = sorted(set(f.get("projection_seeds", [])) | set(f.get("dattri_projection_seeds", [])))
@@ -79,14 +103,18 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
         for meth, g in sim.groupby("method", sort=False):
             v = g.set_index("metric")["value"]
             lines.append(f"| {meth} | {_f(v.get(f'top{k}_overlap_with_trak'))} | {_f(v.get(f'trak_mass_outside_top{k}'))} |")
-    if len(ev.snr):
-        lines += ["", f"Creator-level signal-to-noise ratio against leave-one-creator-out ({int(ev.snr['creators'].iloc[0])} "
-                  "creators left out alone; per output the Pearson r across creators, mean over outputs, r² = max(r, 0)², "
-                  "snr = r²/(1-r²), the scale of the economy's `source.attribution_snr`; corrected = r² divided by the "
-                  "truth's reliability, where measured"
-                  + (f", {f['loco_reliability']:.2f}" if np.isfinite(f.get("loco_reliability", np.nan)) else "") + "):", "",
+    for truth, label in (("loco", "leave-one-creator-out"), ("loco_net", "leave-one-creator-out minus its matched control")):
+        snr = ev.snr[ev.snr["truth"] == truth] if len(ev.snr) else ev.snr
+        if not len(snr):
+            continue
+        rel = float(snr["reliability"].iloc[0])
+        lines += ["", f"Creator-level signal-to-noise ratio against {label} (mode {snr['mode'].iloc[0]}; "
+                  f"{int(snr['creators'].iloc[0])} creators left out alone; per output the Pearson r across creators, mean "
+                  "over outputs, r² = max(r, 0)², snr = r²/(1-r²), the scale of the economy's `source.attribution_snr`; "
+                  "corrected = r² divided by the truth's reliability, where measured"
+                  + (f", {rel:.2f}" if np.isfinite(rel) else "") + "):", "",
                   "| method | r | SNR | 95% CI | SNR corrected |", "|---|---:|---:|---|---:|"]
-        for r in ev.snr.sort_values("snr", ascending=False).itertuples(index=False):
+        for r in snr.sort_values("snr", ascending=False).itertuples(index=False):
             lines.append(f"| {r.method} | {_f(r.r)} | {_f(r.snr)} | [{_f(r.snr_low)}, {_f(r.snr_high)}] | {_f(r.snr_corrected)} |")
     lines += ["", f"Cost (CPU-seconds: wall seconds times threads; the build ran on {f['build_threads']} threads):", "",
               "| item | wall seconds | CPU-seconds |", "|---|---:|---:|"]

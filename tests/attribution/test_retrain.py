@@ -98,12 +98,16 @@ def make_synthetic_run(
     return folder
 
 
+# every kind of model, so the evaluation tests exercise both LDS modes, the replay check and the matched controls
 TINY_GT = GroundTruthConfig(
     lds={"subsets": 6, "seeds": [0, 1], "noise_subsets": 3},
-    loco={"seeds": [0, 1]},
-    loo={"pieces": 1, "seeds": [0, 1]},
+    lds_fixed={"subsets": 6, "seeds": [0, 1], "noise_subsets": 3},
+    full={"replay_check": True},
+    loco={"seeds": [0, 1], "controls": 1},
+    loo={"pieces": 1, "seeds": [0, 1], "order": "fixed"},
     keep_weights=True,
 )
+TINY_GT_MODELS = 39  # 2 references, 9 + 9 LDS, 8 LOCO, 8 controls, 2 one-piece drops, 1 replay
 
 
 _SHARED: dict = {}
@@ -134,8 +138,9 @@ def test_plan_counts_and_masks_are_pure_functions_of_their_seeds(synthetic_run):
     inputs = load_run_inputs(synthetic_run)
     jobs = plan_jobs(TINY_GT, inputs)
     kinds = pd.Series([j.kind for j in jobs]).value_counts().to_dict()
-    # full refs for seeds {0, 1}; 6 subsets with seed 0 + 3 with seed 1; 4 creators x 2 seeds; 1 piece x 2 seeds
-    assert kinds == {"full": 2, "lds": 9, "loco": 8, "loo": 2}
+    # full refs for seeds {0, 1}; 6 subsets with seed 0 + 3 with seed 1, in both modes; 4 creators x 2 seeds, each
+    # with one matched control; 1 piece x 2 seeds; the replay of seed 0's reference
+    assert kinds == {"full": 2, "lds": 18, "loco": 8, "ctrl": 8, "loo": 2, "replay": 1}
     assert jobs[0].kind == "full"
     assert len({j.folder for j in jobs}) == len(jobs)
     m = lds_mask(12, 0.5, 0, 3)
@@ -150,7 +155,7 @@ def test_plan_counts_and_masks_are_pure_functions_of_their_seeds(synthetic_run):
 
 def test_ground_truth_end_to_end(ground_truth_run):
     run, report = ground_truth_run
-    assert report.failed == [] and report.trained == report.planned == 21
+    assert report.failed == [] and report.trained == report.planned == TINY_GT_MODELS
     gt = load_groundtruth(run)
     root = run / "ground_truth"
     for name in ("models.parquet", "utilities.parquet", "loco.parquet", "loo.parquet", "creator_value.parquet", "lds_masks.npy"):
