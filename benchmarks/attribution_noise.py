@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import record  # noqa: E402
 
 PARAM = "source.attribution_snr"
-SHOWN = {"ai_misallocation": "AI-pool misallocation", "gini": "Gini", "opted_in": "creators in training",
-         "platform_margin": "platform margin"}
+SHOWN = {"ai_misallocation_month": "AI-pool misallocation (final month)", "gini_income_month": "Gini of the final month's income",
+         "opted_in": "creators in training", "platform_margin": "platform margin"}
 
 
 def _cell(row: pd.Series) -> str:

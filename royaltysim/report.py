@@ -1,18 +1,31 @@
-"""The run report: a summary table, plain-language findings and seaborn figures in one HTML page.
+"""The run report: the question's answer as paired differences over seeds, who wins and who loses, figures.
 
-:func:`summary_table` condenses :class:`~royaltysim.runner.Results` to one row per scheme,
-:func:`findings` turns that table into sentences (every number in them is computed here from the
-run), and :func:`write_report` draws the figures (PNG files beside ``report.html``) and renders the
-page from ``templates/report.html.j2``:
+Every number is computed here from :class:`~royaltysim.runner.Results` (its run-level measures, see
+:mod:`royaltysim.measures`, and its paired comparisons, see :mod:`royaltysim.stats`):
 
-* ``lorenz.png`` -- Lorenz curves of creators' income over the whole run, per scheme;
-* ``inequality.png`` -- Gini and top 1% / 10% shares month by month;
-* ``payout_vs_contribution.png`` -- each creator's share of the AI pool against their true contribution;
-* ``active.png`` -- active and opted-in creators month by month.
+* :func:`answer_table` -- for each measure that answers the scenario's question (its ``compare:``
+  section), every arm against the reference arm: levels and the paired difference with its 95% interval;
+* :func:`findings` -- the same in sentences; a difference whose interval contains zero is never ranked
+  ("no detectable difference"), entries and exits are always stated;
+* :func:`band_table` -- gains and losses by rank band of the reference arm (top 10, 11-100, ...);
+* :func:`creator_table` -- each creator's income under each arm and the change against the reference arm
+  (creators of an attribution run, who are the same people in every seed);
+* :func:`write_report` -- ``report.html`` with its figures:
+
+  - ``answer.png`` -- the paired difference of each question measure, arm by arm, with its interval;
+  - ``bands.png`` -- the change in each rank band's income against the reference arm;
+  - ``months.png`` -- monthly inequality and active creators as differences from the reference arm;
+  - ``payout_vs_contribution.png`` -- each creator's share of the AI pool against their true contribution;
+  - ``lorenz.png`` -- Lorenz curves of whole-run income (mean over seeds).
+
+Money is in the platform's fee currency ("$") a month, for the simulated platform's listeners; the
+report states its payout per stream, which ``royaltysim calibrate`` checks against the published
+$0.003-0.005.
 """
 
 from __future__ import annotations
 
+import html
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,204 +34,645 @@ import numpy as np
 import pandas as pd
 
 from royaltysim import metrics
+from royaltysim.measures import DEFAULT_QUESTION_MEASURES, MEASURES, Measure, rank_bands
+from royaltysim.stats import mean_interval, paired_difference, verdict
 
 if TYPE_CHECKING:
     from royaltysim.runner import Results
 
-__all__ = ["summary_table", "findings", "lorenz_table", "write_report", "FIGURES"]
+__all__ = [
+    "question_measures",
+    "answer_table",
+    "answer_summary",
+    "describe_difference",
+    "findings",
+    "band_table",
+    "creator_table",
+    "summary_table",
+    "lorenz_table",
+    "payout_per_stream",
+    "unallocated_findings",
+    "write_report",
+    "FIGURES",
+]
 
 FIGURES = {
-    "lorenz.png": "Lorenz curves of creators' income over the run",
-    "inequality.png": "Inequality month by month",
-    "payout_vs_contribution.png": "AI payout share vs true contribution",
-    "active.png": "Active and opted-in creators month by month",
+    "answer.png": "The answer: each arm minus the reference arm, seed by seed (dot: mean over seeds; bar: 95% "
+                  "interval; the dashed line is no difference)",
+    "bands.png": "Who gains and who loses: change in each rank band's income against the reference arm, $ a month "
+                 "per creator of the band (bar: mean over seeds; whisker: paired 95% interval; bands by rank under the "
+                 "reference arm)",
+    "months.png": "Month by month: each arm minus the reference arm (line: mean over seeds; band: 95% interval)",
+    "payout_vs_contribution.png": "Each creator's share of the AI pool over the run against their true contribution "
+                                  "(mean over seeds)",
+    "lorenz.png": "Lorenz curves of creators' whole-run income (mean over seeds)",
 }
 _TEMPLATE = "report.html.j2"
+#: creators listed by name in the findings at most
+_NAMED = 8
 
 
-def _cumulative_income(results: Results) -> pd.DataFrame:
-    """Per (scheme, creator): income over the run (income units), AI pay, mean true share; ever-active only."""
-    c = results.creators
-    ever = c.groupby(["scheme", "creator"])["active"].transform("max") | (c["income"] > 0)
-    c = c[ever]
-    return c.groupby(["scheme", "creator"], sort=False).agg(
-        income=("income", "sum"), ai_pay=("ai_pay", "sum"), true_share=("true_share", "mean")
-    ).reset_index()
+# ----------------------------------------------------------------------------------------- wording
 
 
-def lorenz_table(results: Results) -> pd.DataFrame:
-    """Lorenz curve points of income over the run: columns ``scheme, population_share, income_share``."""
-    frames = []
-    for label, g in _cumulative_income(results).groupby("scheme", sort=False):
-        pop, inc = metrics.lorenz(np.clip(g["income"].to_numpy(), 0, None))
-        frames.append(pd.DataFrame({"scheme": label, "population_share": pop, "income_share": inc}))
-    return pd.concat(frames, ignore_index=True)
+def question_measures(results: Results) -> list[str]:
+    """The measures that answer the scenario's question (``compare.measures``, else the defaults)."""
+    return list(results.scenario.compare.measures) or list(DEFAULT_QUESTION_MEASURES)
 
 
-def summary_table(results: Results) -> pd.DataFrame:
-    """One row per scheme: inequality of income over the run, incentives, money, welfare, misallocation."""
-    m = results.model
-    cum = _cumulative_income(results)
-    rows = []
-    for label in results.labels:
-        g = m[m["scheme"] == label].sort_values("step")
-        inc = np.clip(cum.loc[cum["scheme"] == label, "income"].to_numpy(), 0, None)
-        ai = cum.loc[cum["scheme"] == label, "ai_pay"].to_numpy()
-        first, last = g.iloc[0], g.iloc[-1]
-        rows.append(
-            {
-                "scheme": label,
-                "human pool": last["human_scheme"],
-                "AI pool": last["ai_scheme"],
-                "gini": metrics.gini(inc),
-                "top 1% share": metrics.top_share(inc, 0.01),
-                "top 10% share": metrics.top_share(inc, 0.10),
-                "AI pool top 10% share": metrics.top_share(np.clip(ai, 0, None), 0.10),
-                "share below line (last month)": last["share_below_line"],
-                "active creators (start)": int(first["active_creators"] + first["exits"] - first["entries"]),
-                "active creators (end)": int(last["active_creators"]),
-                "entries": int(g["entries"].sum()),
-                "exits": int(g["exits"].sum()),
-                "opt-outs": int(g["opt_outs"].sum()),
-                "opted in (end)": int(last["opted_in"]),
-                "new works": int(g["new_works"].sum()),
-                "flooders (end)": int(last["flooders"]),
-                "imitation drift (end)": last["imitation_drift"],
-                "AI quality (end)": last["ai_quality"],
-                "platform margin": g["platform_margin"].mean(),
-                "consumer welfare": g["consumer_welfare"].mean(),
-                "AI misallocation": g["ai_misallocation"].mean(),
-                "AI rank agreement": g["ai_rank_agreement"].mean(),
-            }
-        )
-    return pd.DataFrame(rows).set_index("scheme")
+def _fmt_interval(m: Measure, low: float, high: float, *, signed: bool = False, digits: int | None = None) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no interval (one seed)"
+    return f"[{m.format(low, signed=signed, digits=digits)}, {m.format(high, signed=signed, digits=digits)}]"
+
+
+def _fmt_level(m: Measure, mean: float, low: float, high: float) -> str:
+    """A level with its interval; just the value when the interval is a point (the same in every seed) or absent."""
+    if not np.isfinite(low) or low == high:
+        return m.format(mean)
+    return f"{m.format(mean)} {_fmt_interval(m, low, high)}"
+
+
+def _fmt_difference(m: Measure, row: pd.Series | dict) -> tuple[str, str]:
+    """A paired difference and its interval, with enough decimals to show them."""
+    d = m.digits_for(row["difference"], row["low"], row["high"])
+    return m.format(row["difference"], signed=True, digits=d), _fmt_interval(m, row["low"], row["high"], signed=True,
+                                                                             digits=d)
+
+
+def describe_difference(name: str, arm: str, reference: str, row: pd.Series | dict) -> str:
+    """One sentence for one paired comparison (a row of :meth:`Results.compare`).
+
+    Only a difference whose interval excludes zero gets a direction ("higher"/"lower"); otherwise the
+    sentence says "no detectable difference" and gives both levels and the interval.
+    """
+    m = MEASURES[name]
+    a, r = m.format(row["arm_mean"]), m.format(row["reference_mean"])
+    diff, ci = _fmt_difference(m, row)
+    n = int(row["n"])
+    what = m.label[0].upper() + m.label[1:]
+    v = row["verdict"]
+    if v == "one seed":
+        return (f"{what}: {arm} {a}, {reference} {r}: one seed, so no interval and no ranking; "
+                "run more seeds (`--seeds`) to compare.")
+    if v == "identical":
+        return f"{what}: identical under {arm} and {reference} in every one of {n} seeds ({a})."
+    if v == "no detectable difference":
+        return (f"{what}: no detectable difference between {arm} and {reference} ({a} vs {r}; "
+                f"difference {diff}, 95% interval {ci} over {n} seeds).")
+    return (f"{what} is {v} under {arm} than under {reference}: {a} vs {r}, a difference of {diff} "
+            f"(95% interval {ci}, paired over {n} seeds).")
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    return f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%"
 
 
-def findings(results: Results, table: pd.DataFrame | None = None) -> list[str]:
-    """Plain-language findings, each computed from the run; the first arm is the comparison point."""
-    t = summary_table(results) if table is None else table
-    labels = list(t.index)
-    base = labels[0]
-    out: list[str] = []
-    n_creators = results.creators["creator"].nunique()
-    months = int(results.model["step"].max())
-    out.append(
-        f"{len(labels)} scheme(s) compared over {months} months with {n_creators} creators and "
-        f"{results.scenario.consumers.n:,} listeners, all on the same seed ({results.scenario.seed})."
-    )
-    m = results.model
-    ai_share = m["ai_pool"].sum() / (m["ai_pool"] + m["human_pool"]).sum()
-    out.append(
-        f"The AI pool is {_pct(ai_share)} of all royalties over the run (all schemes together); the rest is "
-        "the human-streams pool, so differences in total income are driven by the AI pool only as far as it "
-        "is large."
-    )
-    for label in labels[1:]:
-        a, b = t.loc[label], t.loc[base]
-        out.append(
-            f"{label} pays the top 10% of creators {_pct(a['top 10% share'])} of all income vs "
-            f"{_pct(b['top 10% share'])} under {base} (Gini {a['gini']:.2f} vs {b['gini']:.2f}); "
-            f"of the AI pool alone, the top 10% get {_pct(a['AI pool top 10% share'])} vs "
-            f"{_pct(b['AI pool top 10% share'])}."
-        )
-    if len(labels) > 1:
-        most, least = t["gini"].idxmin(), t["gini"].idxmax()
-        out.append(f"Income is most equal under {most} (Gini {t.loc[most, 'gini']:.2f}) and least equal under "
-                   f"{least} (Gini {t.loc[least, 'gini']:.2f}).")
-        best = t["AI misallocation"].idxmin()
-        worst = t["AI misallocation"].idxmax()
-        out.append(
-            f"Measured against true contribution ({results.reference}), {best} misallocates "
-            f"{_pct(t.loc[best, 'AI misallocation'])} of the AI pool on average and {worst} "
-            f"{_pct(t.loc[worst, 'AI misallocation'])} (share of the money that would have to move)."
-        )
-        end = t["active creators (end)"]
-        if end.max() != end.min():
-            out.append(f"{end.idxmax()} keeps the most creators active ({end.max()}), {end.idxmin()} the fewest "
-                       f"({end.min()}), after {int(t['exits'].max())} exits at most.")
-        else:
-            out.append(f"Every scheme ends with {end.iloc[0]} active creators.")
-    b = results.scenario.behaviour
-    if b.opt_out:
-        o = t["opted in (end)"]
-        out.append(f"Opted in to AI training at the end: " + ", ".join(f"{k} {v}" for k, v in o.items())
-                   + f" (AI quality {', '.join(f'{k} {v:.2f}' for k, v in t['AI quality (end)'].items())}).")
-    if b.flooding:
-        f = t["flooders (end)"]
-        flooding = ", ".join(f"{k} {v}" for k, v in f.items())
-        out.append(f"Creators flooding the catalogue in the last month: {flooding}.")
-    if b.imitation:
-        d = t["imitation drift (end)"]
-        out.append("Imitation drift toward the AI's style at the end (0 own style, 1 the AI's): "
-                   + ", ".join(f"{k} {v:.2f}" for k, v in d.items()) + ".")
-    w = t["consumer welfare"]
-    if len(labels) > 1:
-        out.append(f"Consumer welfare is highest under {w.idxmax()} ({w.max():.3f}) and lowest under {w.idxmin()} "
-                   f"({w.min():.3f}); the platform keeps {_pct(t['platform margin'].min())} to "
-                   f"{_pct(t['platform margin'].max())} of revenue.")
-    out.append(
-        "This is one seed: differences of a creator or two, or of a few percentage points, may be noise "
-        "(replicates with confidence intervals are a separate sweep)."
-    )
+def _seed_span(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]})"
+    return f"{len(seeds)} seeds ({', '.join(map(str, seeds))})"
+
+
+# ----------------------------------------------------------------------------------------- tables
+
+
+def answer_table(results: Results, measures: list[str] | None = None) -> pd.DataFrame:
+    """The question's answer: every arm against the reference arm on each question measure.
+
+    One row per (measure, arm): ``measure, label, unit, arm, reference, arm_level, reference_level,
+    difference, interval, verdict`` (formatted for the page) and the raw ``compare`` columns.
+    """
+    names = measures or question_measures(results)
+    if len(results.labels) < 2:
+        return pd.DataFrame()
+    comp = results.compare(measures=names)
+    summ = results.summary(names).set_index(["scheme", "measure"])
+    rows = []
+    for r in comp.itertuples(index=False):
+        m = MEASURES[r.measure]
+        arm_iv, ref_iv = summ.loc[(r.scheme, r.measure)], summ.loc[(r.reference, r.measure)]
+        diff, ci = _fmt_difference(m, r._asdict())
+        rows.append({
+            "measure": r.measure, "label": m.label, "unit": m.unit, "arm": r.scheme, "reference": r.reference,
+            "reference_level": _fmt_level(m, ref_iv["mean"], ref_iv["low"], ref_iv["high"]),
+            "arm_level": _fmt_level(m, arm_iv["mean"], arm_iv["low"], arm_iv["high"]),
+            "difference": diff,
+            "interval": ci,
+            "verdict": r.verdict,
+            **{f"raw_{k}": getattr(r, k) for k in ("difference", "low", "high", "p_value", "n")},
+        })
+    return pd.DataFrame(rows)
+
+
+def answer_summary(results: Results, measures: list[str] | None = None) -> list[str]:
+    """The answer in one sentence per arm: what differs detectably from the reference arm, and what does not."""
+    table = answer_table(results, measures)
+    out = []
+    for arm, g in table.groupby("arm", sort=False):
+        found = [f"{r.verdict} {r.label} ({r.difference} {r.interval})" for r in g.itertuples()
+                 if r.verdict in ("higher", "lower")]
+        same = [r.label for r in g.itertuples() if r.verdict in ("no detectable difference", "identical")]
+        unknown = [r.label for r in g.itertuples() if r.verdict == "one seed"]
+        text = f"{arm} against {g['reference'].iloc[0]}: "
+        text += ("; ".join(found) + ". ") if found else "no detectable difference on any of these measures. "
+        if found and same:
+            text += "No detectable difference in " + "; ".join(same) + ". "
+        if unknown:
+            text = f"{arm} against {g['reference'].iloc[0]}: one seed, so nothing is compared; run more seeds. "
+        out.append(text.strip())
     return out
 
 
-def _figures(results: Results, out: Path) -> None:
-    import matplotlib
+def summary_table(results: Results) -> pd.DataFrame:
+    """Every run-level measure (rows, by label and unit) by arm (columns): mean over seeds [95% interval]."""
+    s = results.summary()
+    rows = {}
+    for name in dict.fromkeys(s["measure"]):
+        m = MEASURES[name]
+        g = s[s["measure"] == name].set_index("scheme")
+        rows[f"{m.label} ({m.unit}) [{name}]"] = {
+            label: _fmt_level(m, g.loc[label, "mean"], g.loc[label, "low"], g.loc[label, "high"])
+            for label in results.labels
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")[results.labels]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="notebook")
-    order = results.labels
+def payout_per_stream(results: Results) -> float:
+    """The human-streams pool over human streams, over the whole run (all arms and seeds): $ per stream."""
+    streams = results.creators["streams"].sum()
+    return float(results.model["human_pool"].sum() / streams) if streams > 0 else float("nan")
+
+
+def _monthly(income: pd.DataFrame) -> pd.DataFrame:
+    """Whole-run income as $ a month."""
+    return income.assign(income_month=income["income_run"] / income["months"].clip(lower=1))
+
+
+def band_table(results: Results) -> pd.DataFrame:
+    """Gains and losses by rank band of the reference arm, seed by seed, with paired 95% intervals.
+
+    A creator's band is their rank by whole-run income under the reference arm in that seed. One row per
+    (arm, band): ``arm, band, creators, reference_month`` ($ a month per creator of the band under the
+    reference arm), ``arm_month``, ``change_month`` with ``low``/``high`` (paired over seeds) and
+    ``change_pct`` with ``pct_low``/``pct_high`` (the change over the band's mean income under the reference
+    arm).
+    """
+    ref = results.reference_arm
+    inc = rank_bands(_monthly(results.creator_income()), ref)
+    per = inc.groupby(["scheme", "seed", "band"], sort=False).agg(
+        total=("income_month", "sum"), creators=("creator", "size")).reset_index()
+    order = list(dict.fromkeys(inc.sort_values("rank")["band"]))
+    rows = []
+    base = per[per["scheme"] == ref].set_index(["seed", "band"])
+    for label in results.labels:
+        if label == ref:
+            continue
+        g = per[per["scheme"] == label].set_index(["seed", "band"]).reindex(base.index)
+        for band in order:
+            b, a = base.xs(band, level="band").sort_index(), g.xs(band, level="band").sort_index()
+            n = b["creators"].to_numpy(dtype=float)
+            per_ref, per_arm = b["total"].to_numpy() / n, a["total"].to_numpy() / n
+            iv = paired_difference(per_arm, per_ref)
+            # relative to the band's mean income under the reference arm (a ratio of means over seeds: a seed in
+            # which the band earned almost nothing would dominate a mean of ratios)
+            scale = float(per_ref.mean())
+            rel = (lambda x: x / scale) if scale > 0 else (lambda x: np.nan)
+            rows.append({
+                "arm": label, "band": band, "creators": float(n.mean()), "reference_month": scale,
+                "arm_month": float(per_arm.mean()), "change_month": iv.estimate, "low": iv.low, "high": iv.high,
+                "verdict": verdict(iv), "change_pct": rel(iv.estimate), "pct_low": rel(iv.low), "pct_high": rel(iv.high),
+            })
+    return pd.DataFrame(rows)
+
+
+def creator_table(results: Results) -> pd.DataFrame | None:
+    """Each creator's income ($ a month, mean over seeds) under each arm and the paired change against the
+    reference arm, best paid under the reference first; None when creators differ from seed to seed (a fitted
+    population is drawn anew for each seed, so a creator key is not the same person twice).
+
+    Columns: ``creator, name``, one per arm (``$ a month``), per other arm ``<arm> change``, ``<arm> low``,
+    ``<arm> high``, ``<arm> verdict``, and ``gone under <reference>`` (share of seeds in which the creator
+    was in the market and left by the end).
+    """
+    if results.scenario.source.kind != "corpus":
+        return None
+    ref = results.reference_arm
+    inc = _monthly(results.creator_income())
+    wide = inc.pivot_table(index=["seed", "creator"], columns="scheme", values="income_month").sort_index()
+    out = pd.DataFrame({"creator": wide.index.get_level_values("creator").unique()})
+    out["name"] = out["creator"].map(results.names).fillna(out["creator"])
+    means = wide.groupby(level="creator").mean()
+    for label in results.labels:
+        out[label] = out["creator"].map(means[label])
+    for label in results.labels:
+        if label == ref:
+            continue
+        ivs = {c: paired_difference(g[label].to_numpy(), g[ref].to_numpy())
+               for c, g in wide.groupby(level="creator")}
+        out[f"{label} change"] = out["creator"].map({c: iv.estimate for c, iv in ivs.items()})
+        out[f"{label} low"] = out["creator"].map({c: iv.low for c, iv in ivs.items()})
+        out[f"{label} high"] = out["creator"].map({c: iv.high for c, iv in ivs.items()})
+        out[f"{label} verdict"] = out["creator"].map({c: verdict(iv) for c, iv in ivs.items()})
+    r = inc[inc["scheme"] == ref]
+    gone = (r["ever_active"] & ~r["active_end"]).groupby(r["creator"]).mean()
+    out[f"gone under {ref}"] = out["creator"].map(gone)
+    return out.sort_values(ref, ascending=False).reset_index(drop=True)
+
+
+def lorenz_table(results: Results, points: int = 101) -> pd.DataFrame:
+    """Lorenz curves of whole-run income, averaged over seeds on a common grid: ``scheme, population_share,
+    income_share``."""
+    grid = np.linspace(0, 1, points)
+    frames = []
+    inc = results.creator_income()
+    inc = inc[inc["ever_active"]]
+    for label in results.labels:
+        curves = []
+        for _, g in inc[inc["scheme"] == label].groupby("seed"):
+            pop, share = metrics.lorenz(np.clip(g["income_run"].to_numpy(), 0, None))
+            curves.append(np.interp(grid, pop, share))
+        frames.append(pd.DataFrame({"scheme": label, "population_share": grid,
+                                    "income_share": np.mean(curves, axis=0)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+#: share of a pool left unallocated over a run above which the findings say so
+UNALLOCATED_MATERIAL = 0.01
+
+
+def unallocated_findings(model: pd.DataFrame, material: float = UNALLOCATED_MATERIAL) -> list[str]:
+    """A sentence per arm and pool whose scheme left more than ``material`` of the pool unpaid over the run.
+
+    A scheme with no basis to pay on in a month (e.g. a similarity threshold no output reaches) pays
+    nothing; the money stays with the platform and would otherwise show up only as a higher margin.
+    """
+    out = []
+    for label, g in model.groupby("scheme", sort=False):
+        seeds = max(g["seed"].nunique(), 1) if "seed" in g else 1
+        for pool, name in (("ai", "AI pool"), ("human", "human-streams pool")):
+            total, left = g[f"{pool}_pool"].sum(), g.get(f"unallocated_{pool}", pd.Series(dtype=float)).sum()
+            if total > 0 and left / total > material:
+                months = (g[f"unallocated_{pool}"] > 1e-9 * g[f"{pool}_pool"]).sum() / seeds
+                out.append(
+                    f"Under {label}, {100 * left / total:.1f}% of the {name} went unpaid over the run: in {months:.3g} "
+                    f"of {len(g) / seeds:.0f} months (mean over seeds) its scheme ({g[f'{pool}_scheme'].iloc[0]}) found "
+                    "nothing to pay on (e.g. a similarity threshold no output reaches), and the money stayed with the "
+                    "platform as margin."
+                )
+    return out
+
+
+# ----------------------------------------------------------------------------------------- findings
+
+
+def _arm_phrase(m: Measure, row: pd.Series) -> str:
+    """How one arm compares with the reference on one measure, in a few words (never a rank without evidence)."""
+    a = m.format(row["arm_mean"])
+    diff, ci = _fmt_difference(m, row)
+    v = row["verdict"]
+    if v == "one seed":
+        return f"{row['scheme']} {a} (one seed: not compared)"
+    if v == "identical":
+        return f"identical under {row['scheme']} in every seed"
+    if v == "no detectable difference":
+        return f"no detectable difference under {row['scheme']} ({a}; {diff} {ci})"
+    return f"{v} under {row['scheme']} ({a}; {diff} {ci})"
+
+
+def _paired_sentences(results: Results, names: list[str]) -> list[str]:
+    """One sentence per measure: the reference arm's level, then every other arm against it."""
+    if len(results.labels) < 2 or not names:
+        return []
+    comp = results.compare(measures=names)
+    out = []
+    for name in names:
+        rows = comp[comp["measure"] == name]
+        m = MEASURES[name]
+        first = rows.iloc[0]
+        n = int(first["n"])
+        tail = f" (95% intervals, paired over {n} seeds)" if n > 1 else ""
+        out.append(f"{m.label[0].upper() + m.label[1:]}, against {first['reference']} "
+                   f"({m.format(first['reference_mean'])}): "
+                   + "; ".join(_arm_phrase(m, r) for _, r in rows.iterrows()) + f"{tail}.")
+    return out
+
+
+def _names(results: Results, creators: list[str]) -> str:
+    shown = [results.names.get(c, c) for c in creators[:_NAMED]]
+    more = len(creators) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _exit_findings(results: Results) -> list[str]:
+    ref = results.reference_arm
+    meas = results.measures()
+    summ = results.summary(["creators_active_start", "creators_gone_end", "exits_run", "entries_run",
+                            "creators_active_end"]).set_index(["scheme", "measure"])
+    n = results.n_creators()
+    months = int(results.model["step"].max())
+
+    def level(label: str, name: str) -> str:
+        s = summ.loc[(label, name)]
+        return _fmt_level(MEASURES[name], s["mean"], s["low"], s["high"])
+
+    out = [
+        f"Entries and exits under {ref}: of {n:,} creators, {level(ref, 'creators_active_start')} are in the market "
+        f"at the start; over {months} months {level(ref, 'exits_run')} exits and {level(ref, 'entries_run')} entries "
+        f"happen, and {level(ref, 'creators_gone_end')} creators who were in the market are gone at the end, leaving "
+        f"{level(ref, 'creators_active_end')} (means over seeds, 95% intervals)."
+    ]
+    if meas["exits_run"].max() == 0 and meas["entries_run"].max() == 0:
+        out[-1] = f"No creator enters or leaves the market under any arm in {months} months."
+    out += _paired_sentences(results, ["creators_gone_end", "entries_run"])
+    if results.scenario.source.kind == "corpus":
+        inc = results.creator_income()
+        r = inc[inc["scheme"] == ref]
+        gone = (r["ever_active"] & ~r["active_end"]).groupby(r["creator"]).mean()
+        always = sorted(gone[gone == 1].index, key=lambda c: results.names.get(c, c))
+        if always:
+            out.append(f"Gone by the end in every seed under {ref} ({len(always)} creators): {_names(results, always)}.")
+    return out
+
+
+def _band_findings(results: Results, bands: pd.DataFrame) -> list[str]:
+    out = []
+    ref = results.reference_arm
+    for label, g in bands.groupby("arm", sort=False):
+        parts = []
+        for r in g.itertuples():
+            ci = f"[{r.low:+,.2f}, {r.high:+,.2f}]" if np.isfinite(r.low) else "(one seed)"
+            if r.verdict in ("higher", "lower"):
+                word = "gain" if r.verdict == "higher" else "lose"
+                pct = f", {100 * r.change_pct:+.1f}%" if np.isfinite(r.change_pct) else ""
+                parts.append(f"the {r.band} {word} ${abs(r.change_month):,.2f} a month each {ci}{pct}")
+            elif r.verdict == "identical":
+                parts.append(f"the {r.band} are paid the same")
+            else:
+                parts.append(f"the {r.band}: no detectable change ({'+' if r.change_month >= 0 else '-'}"
+                             f"${abs(r.change_month):,.2f} {ci})")
+        out.append(f"Under {label} against {ref}, by rank under {ref}: " + "; ".join(parts) + ".")
+    return out
+
+
+def findings(results: Results) -> list[str]:
+    """Plain-language findings, every number computed from the run and every comparison paired over seeds.
+
+    Leads with the question's measures; a difference whose 95% interval contains zero is reported as
+    "no detectable difference", never ranked.
+    """
+    sc = results.scenario
+    ref = results.reference_arm
+    seeds = results.seeds
+    months = int(results.model["step"].max())
+    out = [
+        f"{len(results.labels)} arm(s) over {months} months with {results.n_creators():,} creators and "
+        f"{sc.consumers.n:,} listeners, on {_seed_span(seeds)}. Within a seed every arm runs on the same random "
+        f"numbers, so each comparison is the difference against {ref} seed by seed, with a 95% interval over the "
+        f"seeds{' (paired t)' if len(seeds) > 1 else ''}."
+    ]
+    out += _paired_sentences(results, question_measures(results))
     m = results.model
+    ai_share = m["ai_pool"].sum() / (m["ai_pool"] + m["human_pool"]).sum()
+    out.append(
+        f"The AI pool is {_pct(ai_share)} of all royalties over the run (all arms and seeds together); the rest is "
+        "the human-streams pool, paid by each arm's human rule."
+    )
+    out += unallocated_findings(m)
+    out += _exit_findings(results)
+    if len(results.labels) > 1:
+        out += _band_findings(results, band_table(results))
+    b = sc.behaviour
+    extra = (["opted_in_end", "ai_quality_end"] if b.opt_out else []) + (["flooders_end"] if b.flooding else []) \
+        + (["imitation_drift_end"] if b.imitation else [])
+    extra = [e for e in extra if e not in question_measures(results)]
+    out += _paired_sentences(results, extra)
+    shown = set(question_measures(results))
+    out += _paired_sentences(results, [x for x in ("consumer_welfare_month_mean", "platform_margin_month_mean")
+                                       if x not in shown])
+    return out
 
-    lz = lorenz_table(results)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    sns.lineplot(data=lz, x="population_share", y="income_share", hue="scheme", hue_order=order, ax=ax,
-                 estimator=None, sort=False)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="equality")
-    ax.set(xlabel="share of creators (poorest first)", ylabel="share of income over the run",
-           title="Lorenz curves")
-    ax.legend(loc="upper left")
+
+# ----------------------------------------------------------------------------------------- figures
+
+
+def _wrap(text: str, width: int = 38) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _scale(m: Measure) -> tuple[float, str]:
+    """Factor and axis unit for a measure's differences (shares in percentage points)."""
+    if m.kind == "share":
+        return 100.0, "percentage points"
+    if m.kind == "money":
+        return 1.0, "$ a month"
+    return 1.0, m.unit.split(" (")[0]
+
+
+def _answer_figure(results: Results, names: list[str], out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    comp = results.compare(measures=names)
+    arms = [a for a in results.labels if a != results.reference_arm]
+    cols = 2 if len(names) == 4 else min(len(names), 3)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 0.5 + (0.9 + 0.45 * len(arms)) * rows), squeeze=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.remove()
+    for ax, name in zip(axes.ravel(), names):
+        m = MEASURES[name]
+        k, unit = _scale(m)
+        g = comp[comp["measure"] == name].set_index("scheme").reindex(arms)
+        y = np.arange(len(arms))[::-1]
+        est = g["difference"].to_numpy() * k
+        lo, hi = g["low"].to_numpy() * k, g["high"].to_numpy() * k
+        colours = ["C3" if v in ("higher", "lower") else "0.45" for v in g["verdict"]]
+        for yi, e, l, h, c in zip(y, est, lo, hi, colours):
+            if np.isfinite(l):
+                ax.plot([l, h], [yi, yi], color=c, lw=2.2, solid_capstyle="butt")
+            ax.plot([e], [yi], "o", color=c, ms=6)
+        ax.axvline(0, color="0.2", ls="--", lw=1)
+        span = np.nanmax(np.abs(np.concatenate([lo, hi, est]))) if np.isfinite(np.concatenate([lo, hi, est])).any() else 0
+        ax.set_xlim(-1.15 * span - 1e-12, 1.15 * span + 1e-12)
+        ax.set_yticks(y, arms)
+        ax.set_ylim(-0.6, len(arms) - 0.4)
+        ax.set_title(_wrap(m.label[0].upper() + m.label[1:]), fontsize=10)
+        ax.set_xlabel(f"minus {results.reference_arm} ({unit})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / "lorenz.png", dpi=110)
+    fig.savefig(out / "answer.png", dpi=110)
     plt.close(fig)
 
-    long = m.melt(id_vars=["scheme", "step"], value_vars=["gini", "top10_share", "top1_share"],
-                  var_name="measure", value_name="value")
-    grid = sns.relplot(data=long, x="step", y="value", hue="scheme", hue_order=order, col="measure",
-                       kind="line", height=3.2, aspect=1.1, facet_kws={"sharey": False})
-    grid.set_axis_labels("month", "")
-    grid.figure.suptitle("Inequality of monthly income", y=1.03)
-    grid.savefig(out / "inequality.png", dpi=110)
-    plt.close(grid.figure)
 
-    cum = _cumulative_income(results)
-    totals = cum.groupby("scheme")["ai_pay"].transform("sum").replace(0, np.nan)
-    cum = cum.assign(ai_share=(cum["ai_pay"] / totals).fillna(0.0))
-    fig, ax = plt.subplots(figsize=(6, 5))
-    sns.scatterplot(data=cum, x="true_share", y="ai_share", hue="scheme", hue_order=order, ax=ax, alpha=0.7)
-    hi = float(max(cum["true_share"].max(), cum["ai_share"].max(), 1e-9))
-    ax.plot([0, hi], [0, hi], color="grey", linestyle="--", linewidth=1)
-    ax.set(xlabel="true contribution share", ylabel="share of the AI pool over the run")
-    ax.set_title("AI payout vs true contribution\n" + textwrap.fill(f"({results.reference})", 70), fontsize=10)
+def _bands_figure(results: Results, bands: pd.DataFrame, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    arms = list(dict.fromkeys(bands["arm"]))
+    order = list(dict.fromkeys(bands["band"]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(order) * max(len(arms), 1) ** 0.5, 3.8))
+    width = 0.8 / max(len(arms), 1)
+    x = np.arange(len(order))
+    for i, arm in enumerate(arms):
+        g = bands[bands["arm"] == arm].set_index("band").reindex(order)
+        pos = x - 0.4 + width * (i + 0.5)
+        est = g["change_month"].to_numpy()
+        ax.bar(pos, est, width * 0.9, color=f"C{i + 1}", label=arm)
+        err = np.vstack([est - g["low"].to_numpy(), g["high"].to_numpy() - est])
+        ax.errorbar(pos, est, yerr=np.where(np.isfinite(err), err, 0), fmt="none", ecolor="0.15", capsize=3, lw=1)
+    ax.axhline(0, color="0.2", lw=1)
+    n = bands.groupby("band", sort=False)["creators"].first().reindex(order)
+    ax.set_xticks(x, [f"{b}\n({c:,.0f} creators)" for b, c in zip(order, n)])
+    ax.set_xlabel(f"rank by whole-run income under {results.reference_arm}")
+    ax.set_ylabel(f"change against {results.reference_arm}\n($ a month per creator of the band)")
+    ax.legend(title="arm", fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(out / "bands.png", dpi=110)
+    plt.close(fig)
+
+
+def _months_figure(results: Results, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from royaltysim.stats import paired_difference as pdiff
+
+    ref = results.reference_arm
+    arms = [a for a in results.labels if a != ref]
+    shown = [("gini_income_month", "Gini of the month's income", 1.0, "Gini points"),
+             ("top10_share_income_month", "top 10% share of the month's income", 100.0, "percentage points"),
+             ("active_creators", "creators in the market", 1.0, "creators")]
+    m = results.model
+    base = m[m["scheme"] == ref].set_index(["seed", "step"]).sort_index()
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.4), squeeze=False)
+    for ax, (col, title, k, unit) in zip(axes[0], shown):
+        for i, arm in enumerate(arms):
+            g = m[m["scheme"] == arm].set_index(["seed", "step"]).reindex(base.index)
+            steps = sorted(base.index.get_level_values("step").unique())
+            ivs = [pdiff(g.xs(s, level="step")[col].to_numpy(), base.xs(s, level="step")[col].to_numpy())
+                   for s in steps]
+            est = np.array([iv.estimate for iv in ivs]) * k
+            ax.plot(steps, est, color=f"C{i + 1}", label=arm)
+            lo, hi = np.array([iv.low for iv in ivs]) * k, np.array([iv.high for iv in ivs]) * k
+            if np.isfinite(lo).all():
+                ax.fill_between(steps, lo, hi, color=f"C{i + 1}", alpha=0.2, lw=0)
+        ax.axhline(0, color="0.2", ls="--", lw=1)
+        ax.set_title(_wrap(title[0].upper() + title[1:], 40), fontsize=10)
+        ax.set_xlabel("month")
+        ax.set_ylabel(f"minus {ref} ({unit})", fontsize=9)
+    axes[0][-1].legend(title="arm", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "months.png", dpi=110)
+    plt.close(fig)
+
+
+def _payout_figure(results: Results, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    inc = results.creator_income()
+    inc = inc[inc["ever_active"]]
+    totals = inc.groupby(["scheme", "seed"])["ai_pay_run"].transform("sum").replace(0, np.nan)
+    inc = inc.assign(ai_share=(inc["ai_pay_run"] / totals).fillna(0.0))
+    avg = inc.groupby(["scheme", "creator"], sort=False)[["ai_share", "true_share_run"]].mean().reset_index()
+    fig, ax = plt.subplots(figsize=(6.0, 5.0))
+    for i, label in enumerate(results.labels):
+        g = avg[avg["scheme"] == label]
+        ax.scatter(g["true_share_run"], g["ai_share"], s=22, alpha=0.75, color=f"C{i}", label=label)
+    hi = float(max(avg["true_share_run"].max(), avg["ai_share"].max(), 1e-9)) * 1.05
+    ax.plot([0, hi], [0, hi], color="grey", linestyle="--", linewidth=1, label="paid as contributed")
+    if results.scenario.source.kind == "corpus":  # name the creators paid most under any arm
+        top = avg.sort_values("ai_share", ascending=False).drop_duplicates("creator").head(5)
+        for r in top.itertuples():
+            ax.annotate(results.names.get(r.creator, r.creator), (r.true_share_run, r.ai_share), fontsize=8,
+                        xytext=(4, 2), textcoords="offset points")
+    ax.set(xlabel="true contribution (share of all creators', mean over months)",
+           ylabel="share of the AI pool over the run", xlim=(0, hi), ylim=(0, hi))
+    ax.set_title("AI pay vs true contribution\n" + textwrap.fill(f"(true contribution: {results.reference})", 70),
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / "payout_vs_contribution.png", dpi=110)
     plt.close(fig)
 
-    long = m.melt(id_vars=["scheme", "step"], value_vars=["active_creators", "opted_in"],
-                  var_name="count", value_name="creators")
-    grid = sns.relplot(data=long, x="step", y="creators", hue="scheme", hue_order=order, col="count",
-                       kind="line", height=3.2, aspect=1.2)
-    grid.set_axis_labels("month", "creators")
-    grid.savefig(out / "active.png", dpi=110)
-    plt.close(grid.figure)
+
+def _lorenz_figure(results: Results, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    lz = lorenz_table(results)
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    for i, label in enumerate(results.labels):
+        g = lz[lz["scheme"] == label]
+        ax.plot(g["population_share"], g["income_share"], color=f"C{i}", label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="equality")
+    ax.set(xlabel="share of creators (poorest first)", ylabel="share of whole-run income", xlim=(0, 1), ylim=(0, 1),
+           title="Lorenz curves")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "lorenz.png", dpi=110)
+    plt.close(fig)
+
+
+def _figures(results: Results, out: Path, bands: pd.DataFrame) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    made = {}
+    if len(results.labels) > 1:
+        _answer_figure(results, question_measures(results), out)
+        made["answer.png"] = FIGURES["answer.png"]
+        if not bands.empty:
+            _bands_figure(results, bands, out)
+            made["bands.png"] = FIGURES["bands.png"]
+        _months_figure(results, out)
+        made["months.png"] = FIGURES["months.png"]
+    if results.model["ai_pool"].sum() > 0:
+        _payout_figure(results, out)
+        made["payout_vs_contribution.png"] = FIGURES["payout_vs_contribution.png"]
+    _lorenz_figure(results, out)
+    made["lorenz.png"] = FIGURES["lorenz.png"]
+    return made
+
+
+# ----------------------------------------------------------------------------------------- the page
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}" if np.isfinite(x) else "n/a"
+
+
+def _band_rows(bands: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in bands.itertuples():
+        rows.append({
+            "arm": r.arm, "band": r.band, "creators": f"{r.creators:,.0f}", "reference": _money(r.reference_month),
+            "arm_month": _money(r.arm_month),
+            "change": f"{'+' if r.change_month >= 0 else '-'}{_money(abs(r.change_month))}",
+            "interval": f"[{r.low:+,.2f}, {r.high:+,.2f}]" if np.isfinite(r.low) else "one seed",
+            "pct": f"{100 * r.change_pct:+.1f}%" if np.isfinite(r.change_pct) else "n/a",
+            "verdict": r.verdict,
+        })
+    return rows
+
+
+def _creator_rows(results: Results, table: pd.DataFrame | None) -> tuple[list[str], list[list[str]]]:
+    if table is None:
+        return [], []
+    ref = results.reference_arm
+    arms = [a for a in results.labels if a != ref]
+    head = ["creator", f"{ref} ($ a month)"] + [f"{a}: change ($ a month) [95% interval]" for a in arms] \
+        + [f"gone at the end under {ref} (share of seeds)"]
+    rows = []
+    for r in table.to_dict("records"):
+        cells = [html.escape(str(r["name"])), _money(r[ref])]
+        for a in arms:
+            ci = f"[{r[f'{a} low']:+,.2f}, {r[f'{a} high']:+,.2f}]" if np.isfinite(r[f"{a} low"]) else ""
+            mark = "" if r[f"{a} verdict"] in ("higher", "lower") else " ·"
+            cells.append(f"{'+' if r[f'{a} change'] >= 0 else '-'}{_money(abs(r[f'{a} change']))} {ci}{mark}")
+        cells.append(f"{100 * r[f'gone under {ref}']:.0f}%")
+        rows.append(cells)
+    return head, rows
 
 
 def write_report(results: Results, out_dir: str | Path) -> Path:
@@ -227,19 +681,34 @@ def write_report(results: Results, out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _figures(results, out)
-    table = summary_table(results)
+    bands = band_table(results) if len(results.labels) > 1 else pd.DataFrame()
+    figures = _figures(results, out, bands)
+    answer = answer_table(results)
+    creators = creator_table(results)
+    head, rows = _creator_rows(results, creators)
     env = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html", "j2"])
     )
-    html = env.get_template(_TEMPLATE).render(
-        scenario=results.scenario,
-        findings=findings(results, table),
-        table=table.T.to_html(classes="summary", float_format=lambda x: f"{x:.3f}"),
-        figures=FIGURES,
+    sc = results.scenario
+    page = env.get_template(_TEMPLATE).render(
+        scenario=sc,
+        seeds=_seed_span(results.seeds),
+        n_creators=f"{results.n_creators():,}",
+        reference_arm=results.reference_arm,
+        question_measures=[MEASURES[n] for n in question_measures(results)],
+        answer=answer.to_dict("records") if not answer.empty else [],
+        answer_summary=answer_summary(results) if not answer.empty else [],
+        findings=findings(results),
+        bands=_band_rows(bands) if not bands.empty else [],
+        creator_head=head,
+        creator_rows=rows,
+        fitted=sc.source.kind != "corpus",
+        table=summary_table(results).to_html(classes="summary", escape=True),
+        figures=figures,
         runtime=f"{results.runtime_s:.1f}",
         reference=results.reference,
+        payout=f"{payout_per_stream(results):.4f}",
     )
     path = out / "report.html"
-    path.write_text(html)
+    path.write_text(page)
     return path

@@ -24,6 +24,9 @@ number of workers (every run is seeded by its own seed alone). A run that raises
 The combined table ``sweep.parquet`` has one row per (run, scheme, step) with every swept parameter and
 the seed as columns; ``summary.parquet`` has each metric's mean, standard deviation and 95% confidence
 interval (Student t over replicates) by scheme and parameter point, at the final step.
+``creator_income.parquet`` keeps each run's per-creator whole-run income, and ``measures.parquet`` the
+run-level measures computed from it (``gini_income_run`` and the rest of
+:data:`royaltysim.measures.MEASURES`), one row per (run, scheme).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +64,16 @@ __all__ = [
 ]
 
 #: the metrics a sweep summary and report show first
-SUMMARY_METRICS = ["gini", "top10_share", "ai_misallocation", "active_creators", "consumer_welfare", "platform_margin",
-                   "opted_in", "ai_quality"]
+SUMMARY_METRICS = ["gini_income_month", "top10_share_income_month", "ai_misallocation_month", "active_creators",
+                   "consumer_welfare", "platform_margin", "opted_in", "ai_quality"]
 
 RUNS_DIR = "runs"
 SWEEP_FILE = "sweep.parquet"
 SUMMARY_FILE = "summary.parquet"
+#: per-creator whole-run income of every run (what run-level measures such as gini_income_run are computed from)
+CREATOR_INCOME_FILE = "creator_income.parquet"
+#: run-level measures (royaltysim.measures.MEASURES) of every run and scheme
+MEASURES_FILE = "measures.parquet"
 FAILURES_FILE = "failures.json"
 
 
@@ -256,11 +263,15 @@ def execute_run(base: dict, run: SweepRun, steps: int | None, out_file: str, sou
         res = run_scenario(scenario, seed=run.seed, steps=steps)
         table = res.model.copy()
         table.insert(0, "run_id", run.run_id)
+        income = res.creator_income().drop(columns=["name"])
+        income.insert(0, "run_id", run.run_id)
         for path, value in run.params.items():
             table[path] = value
-        tmp = Path(out_file).with_suffix(".tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out_file)
+            income[path] = value
+        for frame, target in ((income, _income_file(out_file)), (table, Path(out_file))):  # the model table last:
+            tmp = target.with_suffix(".tmp")                                                # it marks the run done
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, target)
         return {"run_id": run.run_id, "ok": True, "seconds": time.perf_counter() - t0}
     except Exception as exc:  # a failed run is reported, the sweep goes on
         return {
@@ -286,6 +297,10 @@ class SweepResult:
     failures: list[dict]
     ran: int  # runs executed in this call (the rest were already done)
     total: int
+    #: per (run, scheme, creator) whole-run income (royaltysim.measures.creator_income) with run_id and parameters
+    creator_income: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: run-level measures per (run, scheme), with point, parameters and seed (royaltysim.measures.sweep_measures)
+    measures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _local_cluster(workers: int | None):
@@ -323,7 +338,7 @@ def run_sweep(
     out = Path(out_dir)
     (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
     runs = expand_sweep(base, spec, int(base.get("seed", 0)) if base_seed is None else base_seed)
-    pending = [r for r in runs if not (out / RUNS_DIR / f"{r.run_id}.parquet").exists()]
+    pending = [r for r in runs if not all(f.exists() for f in _run_files(out, r.run_id))]
     done = len(runs) - len(pending)
     if progress:
         progress(done, len(runs))
@@ -365,12 +380,35 @@ def run_sweep(
     table.to_parquet(out / SWEEP_FILE, index=False)
     summary = summarise(table, params) if not table.empty else pd.DataFrame()
     summary.to_parquet(out / SUMMARY_FILE, index=False)
-    return SweepResult(out, table, summary, params, failures, ran=len(pending), total=len(runs))
+    from royaltysim.measures import sweep_measures
+
+    incomes = [pd.read_parquet(_income_file(f)) for f in files if f.exists() and _income_file(f).exists()]
+    income = pd.concat(incomes, ignore_index=True) if incomes else pd.DataFrame()
+    measures = sweep_measures(table, income, params)
+    income.to_parquet(out / CREATOR_INCOME_FILE, index=False)
+    measures.to_parquet(out / MEASURES_FILE, index=False)
+    return SweepResult(out, table, summary, params, failures, ran=len(pending), total=len(runs),
+                       creator_income=income, measures=measures)
+
+
+def _income_file(run_file: str | Path) -> Path:
+    """Where a run's per-creator income lies, beside its model table (``runs/<id>.income.parquet``)."""
+    return Path(run_file).with_suffix(".income.parquet")
+
+
+def _run_files(out: Path, run_id: str) -> tuple[Path, Path]:
+    main = out / RUNS_DIR / f"{run_id}.parquet"
+    return main, _income_file(main)
 
 
 def summarise(table: pd.DataFrame, params: Iterable[str], metrics: Iterable[str] | None = None) -> pd.DataFrame:
-    """Mean, std, n and 95% CI (Student t over seeds) of each metric at the final step, by scheme x point."""
-    from scipy import stats
+    """Mean, std, n and 95% CI of each metric at the final step, by scheme x point.
+
+    The interval is Student t over seeds kept inside the metric's bounds (:func:`royaltysim.stats.mean_interval`:
+    a share's interval never runs past 1).
+    """
+    from royaltysim.measures import bounds_of
+    from royaltysim.stats import mean_interval
 
     params = list(params)
     last = table[table["step"] == table["step"].max()]
@@ -382,9 +420,8 @@ def summarise(table: pd.DataFrame, params: Iterable[str], metrics: Iterable[str]
         for metric in metrics:
             values = group[metric].astype(float).to_numpy()
             n = len(values)
-            mean = float(values.mean())
             sd = float(values.std(ddof=1)) if n > 1 else float("nan")
-            half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
-            rows.append({**dict(zip(keys, key)), "metric": metric, "mean": mean, "sd": sd, "n": n,
-                         "ci_low": mean - half, "ci_high": mean + half})
+            iv = mean_interval(values, bounds=bounds_of(metric))
+            rows.append({**dict(zip(keys, key)), "metric": metric, "mean": iv.estimate, "sd": sd, "n": n,
+                         "ci_low": iv.low, "ci_high": iv.high})
     return pd.DataFrame(rows)

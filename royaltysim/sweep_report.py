@@ -1,11 +1,17 @@
-"""The sweep report: each metric's mean and 95% CI by scheme across the swept parameters.
+"""The sweep report: run-level measures by scheme across the swept parameters, never pooled over the others.
 
-``write_sweep_report(result, out_dir)`` writes ``sweep_report.html`` with PNG figures beside it:
+``write_sweep_report(result, out_dir)`` writes ``sweep_report.html`` with PNG figures beside it. Every
+number is a run-level measure of :mod:`royaltysim.measures` (``gini_income_run`` is the Gini of each
+creator's whole-run income, as in a run report), from the sweep's ``measures.parquet``:
 
-* for each numeric swept parameter, line plots of Gini, AI-pool misallocation and active creators
-  (mean over replicates, shaded 95% CI; other parameters averaged over) with one line per scheme;
-* for a two-parameter grid, a heat map per scheme of the mean Gini;
-* a table of every (scheme, point, metric) mean with its CI, and findings computed from the numbers;
+* for each numeric swept parameter, line plots of the plotted measures by scheme (mean over replicate
+  seeds, 95% interval kept inside the measure's bounds), one column of panels for each combination of the
+  *other* swept parameters: a curve is never averaged over another parameter;
+* for a two-parameter grid, a heat map per scheme of the mean ``gini_income_run``;
+* findings computed from the numbers: which arms a parameter cannot affect (their runs are identical at
+  every value); for each scheme, the change from the lowest to the highest value of a parameter, paired
+  over seeds (every point of a sweep runs the same seeds) with its interval, at each setting of the other
+  parameters; where two schemes trade places, only when the difference is detectable on both sides;
 * when the sweep varies ``source.attribution_snr`` and the attribution run has been evaluated against its
   retraining ground truth, each real method's measured creator-level SNR
   (``RUN/evaluation/creator_snr.parquet``, written by ``royaltysim attribution evaluate``) marked on the
@@ -15,6 +21,8 @@
 from __future__ import annotations
 
 import html
+import itertools
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -25,9 +33,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from royaltysim.sweep import SweepResult, summarise  # noqa: E402
+from royaltysim.measures import MEASURES, sweep_measures  # noqa: E402
+from royaltysim.stats import mean_interval, paired_difference, verdict  # noqa: E402
+from royaltysim.sweep import SweepResult  # noqa: E402
 
-__all__ = ["write_sweep_report", "PLOT_METRICS", "SNR_PARAM", "measured_snr_markers"]
+__all__ = ["write_sweep_report", "PLOT_MEASURES", "SNR_PARAM", "measured_snr_markers", "sweep_summary",
+           "could_not_matter"]
 
 SNR_PARAM = "source.attribution_snr"
 SNR_FILE = Path("evaluation") / "creator_snr.parquet"
@@ -48,202 +59,369 @@ def measured_snr_markers(run: str | Path) -> pd.DataFrame:
     table = pd.read_parquet(path)
     return table[table["method"].isin(MARKED) & table["snr"].notna()][cols].reset_index(drop=True)
 
-PLOT_METRICS = {"gini": "Gini of creator income", "ai_misallocation": "AI-pool misallocation",
-                "active_creators": "active creators",
-                # what the platform gets: its margin, and the training data (and AI quality) that opt-outs cost it
-                "platform_margin": "platform margin", "opted_in": "creators in the training set", "ai_quality": "AI quality"}
+#: run-level measures plotted (the first three always, the rest when they vary)
+PLOT_MEASURES = ["gini_income_run", "ai_misallocation_month_mean", "creators_active_end",
+                 # what the platform gets: its margin, and the training data (and AI quality) that opt-outs cost it
+                 "platform_margin_month_mean", "opted_in_end", "ai_quality_end"]
+#: the measures the findings follow unless the scenario's `compare:` names others
+FINDING_MEASURES = ["gini_income_run", "ai_misallocation_month_mean"]
 
 
 def _numeric(table: pd.DataFrame, params: list[str]) -> list[str]:
     return [p for p in params if pd.api.types.is_numeric_dtype(table[p]) and table[p].nunique() > 1]
 
 
-def _line_plots(last: pd.DataFrame, param: str, out: Path, markers: pd.DataFrame | None = None) -> str:
-    metrics = [m for m in PLOT_METRICS if m in last.columns and (m in list(PLOT_METRICS)[:3] or last[m].nunique() > 1)]
-    cols = min(3, len(metrics))
-    rows = -(-len(metrics) // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    axes = [list(grid.ravel())]
-    for ax in axes[0][len(metrics):]:
-        ax.remove()
-    axes = [axes[0][: len(metrics)]]
-    for ax, metric in zip(axes[0], metrics):
-        sns.lineplot(data=last, x=param, y=metric, hue="scheme", errorbar=("ci", 95), marker="o", ax=ax,
-                     n_boot=500, seed=0)
-        values = last[param].astype(float)
-        if values.min() > 0 and values.max() / values.min() >= 20:
-            ax.set_xscale("log")  # e.g. signal-to-noise ratios spanning decades
-        ax.set_title(PLOT_METRICS[metric])
-        if markers is not None and len(markers):
-            lo, hi = values.min(), values.max()
-            for r in markers.itertuples():
-                x = float(np.clip(r.snr, lo, hi))  # off the swept range: drawn at its edge, labelled with the value
-                ax.axvline(x, color="0.45", ls=":", lw=1)
-                if metric == metrics[0]:
-                    ax.annotate(f"{r.method} {r.snr:.2g}", (x, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                                fontsize=7, va="top", ha="right", color="0.3", xytext=(-2, -2),
-                                textcoords="offset points")
-        ax.set_xlabel(param)
-        ax.set_ylabel("")
-        if ax is not axes[0][-1] and ax.get_legend() is not None:
-            ax.get_legend().remove()
+def _swept(table: pd.DataFrame, params: list[str]) -> list[str]:
+    return [p for p in params if p in table.columns and table[p].nunique() > 1]
+
+
+def _slug(param: str) -> str:
+    return param.replace(".", "_").replace("[", "_").replace("]", "")
+
+
+def _title(name: str) -> str:
+    label = MEASURES[name].label
+    return label[0].upper() + label[1:]
+
+
+def sweep_summary(measures: pd.DataFrame, params: list[str], names: list[str] | None = None) -> pd.DataFrame:
+    """Each measure's mean over seeds with its 95% interval (inside the measure's bounds) by scheme and point.
+
+    Columns: ``scheme``, the parameters, ``measure, mean, low, high, n``.
+    """
+    names = names or [m for m in MEASURES if m in measures.columns]
+    keys = ["scheme", *[p for p in params if p in measures.columns]]
+    rows = []
+    for key, g in measures.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for name in names:
+            iv = mean_interval(g[name].to_numpy(dtype=float), bounds=MEASURES[name].bounds)
+            rows.append({**dict(zip(keys, key)), "measure": name, "mean": iv.estimate, "low": iv.low,
+                         "high": iv.high, "n": iv.n})
+    return pd.DataFrame(rows)
+
+
+def could_not_matter(measures: pd.DataFrame, params: list[str], names: list[str] | None = None) -> dict[str, list[str]]:
+    """For each swept parameter, the schemes whose every measure is identical at each of its values, seed by
+    seed and at every setting of the other parameters: the parameter cannot affect them."""
+    names = names or [m for m in MEASURES if m in measures.columns]
+    out: dict[str, list[str]] = {}
+    swept = _swept(measures, params)
+    for param in swept:
+        others = [p for p in swept if p != param]
+        idle = []
+        for scheme, g in measures.groupby("scheme", sort=False):
+            groups = g.groupby(["seed", *others], dropna=False) if others else g.groupby("seed")
+            if all(len(sub) > 1 and np.allclose(sub[names].to_numpy(float), sub[names].to_numpy(float)[0], rtol=0,
+                                                atol=1e-12, equal_nan=True) for _, sub in groups):
+                idle.append(str(scheme))
+        if idle:
+            out[param] = idle
+    return out
+
+
+def _settings(measures: pd.DataFrame, others: list[str]) -> list[dict]:
+    if not others:
+        return [{}]
+    combos = measures[others].drop_duplicates().sort_values(others)
+    return [dict(zip(others, row)) for row in combos.itertuples(index=False)]
+
+
+def _where(frame: pd.DataFrame, setting: dict) -> pd.DataFrame:
+    for k, v in setting.items():
+        frame = frame[frame[k] == v]
+    return frame
+
+
+def _setting_text(setting: dict) -> str:
+    return ", ".join(f"{k} = {v:g}" if isinstance(v, (int, float)) else f"{k} = {v}" for k, v in setting.items())
+
+
+def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: list[str], out: Path,
+                markers: pd.DataFrame | None = None) -> str:
+    """Rows: measures; columns: each setting of the other swept parameters (never pooled)."""
+    others = [p for p in _swept(measures, params) if p != param]
+    settings = _settings(measures, others)
+    schemes = list(dict.fromkeys(measures["scheme"]))
+    summary = sweep_summary(measures, [param, *others], names)
+    rows, cols = len(names), len(settings)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.9 * cols + 0.6, 2.9 * rows + 0.4), squeeze=False, sharex=True)
+    values = measures[param].astype(float)
+    log = values.min() > 0 and values.max() / values.min() >= 20  # e.g. signal-to-noise ratios spanning decades
+    for r, name in enumerate(names):
+        m = MEASURES[name]
+        k = 100.0 if m.kind == "share" else 1.0
+        for c, setting in enumerate(settings):
+            ax = grid[r][c]
+            sub = _where(summary[summary["measure"] == name], setting)
+            for i, scheme in enumerate(schemes):
+                g = sub[sub["scheme"] == scheme].sort_values(param)
+                x = g[param].astype(float).to_numpy()
+                ax.plot(x, g["mean"] * k, marker="o", ms=3.5, color=f"C{i}", label=str(scheme))
+                if np.isfinite(g["low"]).all():
+                    ax.fill_between(x, g["low"] * k, g["high"] * k, color=f"C{i}", alpha=0.18, lw=0)
+            if log:
+                ax.set_xscale("log")
+            if m.bounds[0] is not None and m.bounds[1] is not None and m.kind in ("share", "index") and m.bounds[0] >= 0:
+                # a share or index on its whole range, so that a difference of 0.01 looks like one
+                ax.set_ylim(m.bounds[0] * k, m.bounds[1] * k)
+            if markers is not None and len(markers):
+                lo, hi = values.min(), values.max()
+                for mk in markers.itertuples():
+                    x = float(np.clip(mk.snr, lo, hi))  # off the swept range: drawn at its edge, labelled with the value
+                    ax.axvline(x, color="0.45", ls=":", lw=1)
+                    if r == 0:
+                        ax.annotate(f"{mk.method} {mk.snr:.2g}", (x, 1.0), xycoords=("data", "axes fraction"),
+                                    rotation=90, fontsize=6.5, va="top", ha="right", color="0.3", xytext=(-2, -2),
+                                    textcoords="offset points")
+            title = _title(name) + (f"\n{_setting_text(setting)}" if setting else "")
+            ax.set_title("\n".join(textwrap.wrap(title, 46)), fontsize=9)
+            ax.set_ylabel(m.unit.split(" (")[0] + (" (%)" if m.kind == "share" else ""), fontsize=8.5)
+            if r == rows - 1:
+                ax.set_xlabel(param)
+    grid[0][-1].legend(title="scheme", fontsize=7.5, title_fontsize=8, loc="best")
     fig.tight_layout()
-    name = f"sweep_{param.replace('.', '_').replace('[', '_').replace(']', '')}.png"
-    fig.savefig(out / name, dpi=110)
+    name = f"sweep_{_slug(param)}.png"
+    fig.savefig(out / name, dpi=100)
     plt.close(fig)
     return name
 
 
-def _heatmaps(last: pd.DataFrame, x: str, y: str, out: Path, metric: str = "gini") -> str:
-    schemes = list(dict.fromkeys(last["scheme"]))
-    fig, axes = plt.subplots(1, len(schemes), figsize=(3.8 * len(schemes), 3.3), squeeze=False)
-    means = last.groupby(["scheme", y, x])[metric].mean()
+def _heatmaps(measures: pd.DataFrame, x: str, y: str, out: Path, metric: str = "gini_income_run") -> str:
+    schemes = list(dict.fromkeys(measures["scheme"]))
+    fig, axes = plt.subplots(1, len(schemes), figsize=(3.9 * len(schemes), 3.4), squeeze=False)
+    means = measures.groupby(["scheme", y, x])[metric].mean()
     vmin, vmax = means.min(), means.max()
     for ax, scheme in zip(axes[0], schemes):
         grid = means.loc[scheme].unstack(x)
         sns.heatmap(grid, ax=ax, annot=True, fmt=".3f", vmin=vmin, vmax=vmax, cmap="viridis", cbar=ax is axes[0][-1])
-        ax.set_title(f"{scheme}: mean {metric}")
+        ax.set_title(f"{scheme}: mean {metric}", fontsize=9)
+    fig.suptitle(_title(metric) + " (mean over seeds)", fontsize=10)
     fig.tight_layout()
     name = f"sweep_heatmap_{metric}.png"
-    fig.savefig(out / name, dpi=110)
+    fig.savefig(out / name, dpi=100)
     plt.close(fig)
     return name
 
 
-def _at_measured_snr(summary: pd.DataFrame, markers: pd.DataFrame) -> list[str]:
-    """Each scheme's mean misallocation and platform margin at each method's measured SNR (log-SNR interpolation)."""
-    sub = summary[summary["metric"].isin(["ai_misallocation", "platform_margin"])]
-    if SNR_PARAM not in sub.columns or markers.empty:
-        return []
-    curves = sub.groupby(["metric", "scheme", SNR_PARAM])["mean"].mean()
-    grid = np.sort(sub[SNR_PARAM].astype(float).unique())
-    if len(grid) < 2:
-        return []
+def _fmt(name: str, value: float, signed: bool = False) -> str:
+    return MEASURES[name].format(value, signed=signed)
+
+
+def _ci(name: str, low: float, high: float) -> str:
+    if not np.isfinite(low):
+        return "one seed"
+    return f"[{_fmt(name, low, True)}, {_fmt(name, high, True)}]"
+
+
+def _paired(measures: pd.DataFrame, name: str, a: pd.DataFrame, b: pd.DataFrame):
+    """Paired difference a - b over the seeds both have."""
+    x = a.set_index("seed")[name]
+    y = b.set_index("seed")[name]
+    seeds = x.index.intersection(y.index)
+    return paired_difference(x.loc[seeds].to_numpy(float), y.loc[seeds].to_numpy(float), bounds=MEASURES[name].bounds)
+
+
+def _effects(measures: pd.DataFrame, params: list[str], names: list[str], idle: dict[str, list[str]]) -> list[str]:
+    """Each scheme's change from the lowest to the highest value of each parameter, paired over seeds, at every
+    setting of the other parameters."""
     lines = []
-    schemes = list(dict.fromkeys(sub["scheme"]))
-    for r in markers.itertuples():
-        if not np.isfinite(r.snr) or r.snr <= 0:
-            where = "below" if np.isfinite(r.snr) else "above"
-            lines.append(f"{html.escape(r.method)}: measured SNR {r.snr:.3g} lies {where} any swept level.")
-            continue
-        x = np.log(np.clip(r.snr, grid[0], grid[-1]))
-        def at(metric: str, scheme: str) -> float:
-            c = curves.loc[(metric, scheme)].reindex(grid)
-            return float(np.interp(x, np.log(grid), c.to_numpy()))
-        mis = {sc: at("ai_misallocation", sc) for sc in schemes}
-        best = min(mis, key=mis.get)
-        edge = "" if grid[0] <= r.snr <= grid[-1] else f" (outside the swept {grid[0]:g}-{grid[-1]:g}: read at the edge)"
-        lines.append(
-            f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
-            f"{edge}, the least misallocating scheme is <b>{html.escape(str(best))}</b>; AI-pool misallocation "
-            + ", ".join(f"{html.escape(str(sc))} {v:.3f}" for sc, v in mis.items())
-            + (("; platform margin " + ", ".join(f"{html.escape(str(sc))} {at('platform_margin', sc):.4g}" for sc in schemes))
-               if "platform_margin" in sub["metric"].values else "")
-            + "."
-        )
+    swept = _swept(measures, params)
+    for param in _numeric(measures, swept):
+        others = [p for p in swept if p != param]
+        lo, hi = measures[param].min(), measures[param].max()
+        for setting in _settings(measures, others):
+            where = f" (at {html.escape(_setting_text(setting))})" if setting else ""
+            for name in names:
+                parts = []
+                for scheme, g in _where(measures, setting).groupby("scheme", sort=False):
+                    if str(scheme) in idle.get(param, []):
+                        continue
+                    iv = _paired(measures, name, g[g[param] == hi], g[g[param] == lo])
+                    v = verdict(iv)
+                    a, b = g[g[param] == lo][name].mean(), g[g[param] == hi][name].mean()
+                    if v in ("higher", "lower"):
+                        word = "rises" if v == "higher" else "falls"
+                        parts.append(f"<b>{html.escape(str(scheme))}</b> {word} from {_fmt(name, a)} to {_fmt(name, b)} "
+                                     f"({_fmt(name, iv.estimate, True)} {_ci(name, iv.low, iv.high)})")
+                    elif v == "identical":
+                        parts.append(f"<b>{html.escape(str(scheme))}</b> does not change")
+                    else:
+                        parts.append(f"<b>{html.escape(str(scheme))}</b>: no detectable change ({_fmt(name, a)} to "
+                                     f"{_fmt(name, b)}; {_fmt(name, iv.estimate, True)} {_ci(name, iv.low, iv.high)})")
+                if parts:
+                    lines.append(f"Raising <code>{html.escape(param)}</code> from {lo:g} to {hi:g}{where}, "
+                                 f"{html.escape(MEASURES[name].label)}: " + "; ".join(parts)
+                                 + " (paired over seeds, 95% intervals).")
     return lines
 
 
-def _findings(summary: pd.DataFrame, params: list[str]) -> list[str]:
+def _crossings(measures: pd.DataFrame, params: list[str], name: str) -> list[str]:
+    """Where two schemes trade places along a parameter: only when the paired difference is detectable on both
+    sides (an order that flips inside the noise is not reported)."""
     lines = []
-    for param in params:
-        if param not in summary.columns:
-            continue
-        sub = summary[summary["metric"] == "gini"]
-        for scheme, g in sub.groupby("scheme"):
-            by = g.groupby(param)["mean"].mean().sort_index()
-            if len(by) < 2 or not pd.api.types.is_numeric_dtype(by.index):
-                continue
-            lo, hi = by.index[0], by.index[-1]
-            lines.append(
-                f"Under <b>{html.escape(str(scheme))}</b>, raising <code>{html.escape(param)}</code> from {lo:g} to "
-                f"{hi:g} moves the mean Gini from {by.iloc[0]:.3f} to {by.iloc[-1]:.3f}."
-            )
-    lines += _crossings(summary, params, "ai_misallocation", "misallocates less")
-    lines += _crossings(summary, params, "platform_margin", "leaves the platform a smaller margin")
-    overall = summary[summary["metric"] == "ai_misallocation"].groupby("scheme")["mean"].mean().sort_values()
-    if len(overall) > 1:
-        lines.append(
-            f"Averaged over the sweep, <b>{html.escape(str(overall.index[0]))}</b> pays the AI pool closest to "
-            f"the reference contribution (misallocation {overall.iloc[0]:.3f}) and "
-            f"<b>{html.escape(str(overall.index[-1]))}</b> furthest from it ({overall.iloc[-1]:.3f})."
-        )
-    return lines
-
-
-def _crossings(summary: pd.DataFrame, params: list[str], metric: str, verb: str) -> list[str]:
-    """Where two schemes' curves of ``metric`` cross along a swept parameter (``verb`` says what the lower one does)."""
-    lines = []
-    sub = summary[summary["metric"] == metric]
-    for param in params:
-        if param not in sub.columns or not pd.api.types.is_numeric_dtype(sub[param]):
-            continue
-        curves = sub.groupby(["scheme", param])["mean"].mean().unstack(param)
-        if curves.shape[1] < 2:
-            continue
-        xs = list(curves.columns)
-        schemes = list(curves.index)
-        for i, a in enumerate(schemes):
-            for b in schemes[i + 1 :]:
-                diff = (curves.loc[a] - curves.loc[b]).to_numpy()
-                for k in range(len(xs) - 1):
-                    if np.sign(diff[k]) != np.sign(diff[k + 1]) and diff[k] != 0 and diff[k + 1] != 0:
-                        low, high = (a, b) if diff[k] < 0 else (b, a)
+    swept = _swept(measures, params)
+    schemes = list(dict.fromkeys(measures["scheme"]))
+    for param in _numeric(measures, swept):
+        others = [p for p in swept if p != param]
+        xs = sorted(measures[param].unique())
+        for setting in _settings(measures, others):
+            sub = _where(measures, setting)
+            for a, b in itertools.combinations(schemes, 2):
+                signs = []
+                for x in xs:
+                    at = sub[sub[param] == x]
+                    iv = _paired(measures, name, at[at["scheme"] == a], at[at["scheme"] == b])
+                    signs.append((x, verdict(iv), iv))
+                detected = [(x, v, iv) for x, v, iv in signs if v in ("higher", "lower")]
+                for (x0, v0, iv0), (x1, v1, iv1) in zip(detected, detected[1:]):
+                    if v0 != v1:
+                        where = f" (at {html.escape(_setting_text(setting))})" if setting else ""
                         lines.append(
-                            f"<b>{html.escape(str(low))}</b> {verb} than <b>{html.escape(str(high))}</b> at "
-                            f"<code>{html.escape(param)}</code> = {xs[k]:g}, and the order flips by {xs[k + 1]:g} "
-                            f"({metric}: {curves.loc[low, xs[k]]:.3f} vs {curves.loc[high, xs[k]]:.3f}, then "
-                            f"{curves.loc[low, xs[k + 1]]:.3f} vs {curves.loc[high, xs[k + 1]]:.3f})."
+                            f"{html.escape(MEASURES[name].label[0].upper() + MEASURES[name].label[1:])}: "
+                            f"<b>{html.escape(str(a))}</b> minus <b>{html.escape(str(b))}</b> is "
+                            f"{_fmt(name, iv0.estimate, True)} {_ci(name, iv0.low, iv0.high)} at "
+                            f"<code>{html.escape(param)}</code> = {x0:g} and {_fmt(name, iv1.estimate, True)} "
+                            f"{_ci(name, iv1.low, iv1.high)} at {x1:g}{where}: the order flips (paired over seeds)."
                         )
     return lines
 
 
+def _at_measured_snr(measures: pd.DataFrame, markers: pd.DataFrame, params: list[str]) -> list[str]:
+    """Each scheme's mean misallocation and platform margin at each method's measured SNR (log-SNR interpolation);
+    a scheme is named least misallocating there only if it misallocates detectably less than every other scheme
+    at both swept SNRs around it (paired over seeds)."""
+    if SNR_PARAM not in measures.columns or markers.empty:
+        return []
+    others = [p for p in _swept(measures, params) if p != SNR_PARAM]
+    grid = np.sort(measures[SNR_PARAM].astype(float).unique())
+    if len(grid) < 2:
+        return []
+    schemes = list(dict.fromkeys(measures["scheme"]))
+    lines = []
+    for setting in _settings(measures, others):
+        sub = _where(measures, setting)
+        curves = sub.groupby(["scheme", SNR_PARAM])[["ai_misallocation_month_mean", "platform_margin_month_mean"]].mean()
+        where = f" (at {html.escape(_setting_text(setting))})" if setting else ""
+        for r in markers.itertuples():
+            if not np.isfinite(r.snr) or r.snr <= 0:
+                side = "below" if np.isfinite(r.snr) else "above"
+                lines.append(f"{html.escape(r.method)}: measured SNR {r.snr:.3g} lies {side} any swept level.")
+                continue
+            x = np.log(np.clip(r.snr, grid[0], grid[-1]))
+
+            def at(col: str, scheme: str) -> float:
+                c = curves.loc[scheme][col].reindex(grid)
+                return float(np.interp(x, np.log(grid), c.to_numpy()))
+
+            mis = {sc: at("ai_misallocation_month_mean", sc) for sc in schemes}
+            best = min(mis, key=mis.get)
+            i = int(np.clip(np.searchsorted(grid, np.exp(x)), 1, len(grid) - 1))
+            around = {grid[i - 1], grid[i]} if grid[0] <= r.snr <= grid[-1] else {grid[0] if r.snr < grid[0] else grid[-1]}
+            clear = all(
+                verdict(_paired(sub, "ai_misallocation_month_mean",
+                                sub[(sub["scheme"] == best) & (sub[SNR_PARAM] == s)],
+                                sub[(sub["scheme"] == other) & (sub[SNR_PARAM] == s)])) == "lower"
+                for s in around for other in schemes if other != best
+            )
+            edge = "" if grid[0] <= r.snr <= grid[-1] else f" (outside the swept {grid[0]:g}-{grid[-1]:g}: read at the edge)"
+            lead = (f"the least misallocating scheme is <b>{html.escape(str(best))}</b> (detectably, at the swept SNRs "
+                    "around it)" if clear else "no scheme misallocates detectably least")
+            lines.append(
+                f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
+                f"{edge}{where}, {lead}; share of the AI pool misallocated (mean over months and seeds) "
+                + ", ".join(f"{html.escape(str(sc))} {100 * v:.1f}%" for sc, v in mis.items())
+                + "; platform margin " + ", ".join(f"{html.escape(str(sc))} {100 * at('platform_margin_month_mean', sc):.2f}%"
+                                                   for sc in schemes) + "."
+            )
+    return lines
+
+
+def _summary_html(summary: pd.DataFrame, params: list[str]) -> str:
+    if summary.empty:
+        return ""
+    shown = summary.copy()
+    shown["value"] = [f"{_fmt(r.measure, r.mean)} {_ci(r.measure, r.low, r.high)}" if np.isfinite(r.low) and r.low != r.high
+                      else _fmt(r.measure, r.mean) for r in shown.itertuples()]
+    shown["measure"] = [f"{MEASURES[m].label} [{m}]" for m in shown["measure"]]
+    keys = [p for p in params if p in shown.columns]
+    wide = shown.pivot_table(index=["measure", *keys], columns="scheme", values="value", aggfunc="first")
+    return wide.to_html(classes="summary", na_rep="")
+
+
 def write_sweep_report(
-    result: SweepResult, out_dir: str | Path | None = None, title: str = "Sweep", run: str | Path | None = None
+    result: SweepResult,
+    out_dir: str | Path | None = None,
+    title: str = "Sweep",
+    run: str | Path | None = None,
+    measures: list[str] | None = None,
 ) -> Path:
     """Write ``sweep_report.html`` (and its PNGs) into ``out_dir`` (default: the sweep folder).
 
-    ``run``: the attribution run the scenario reads; its measured SNRs are marked when the sweep varies
-    ``source.attribution_snr`` (see :func:`measured_snr_markers`).
+    Args:
+        run: the attribution run the scenario reads; its measured SNRs are marked when the sweep varies
+            ``source.attribution_snr`` (see :func:`measured_snr_markers`).
+        measures: run-level measures the findings follow and the plots show first (a scenario's
+            ``compare.measures``; default ``gini_income_run`` and ``ai_misallocation_month_mean``).
     """
     markers = measured_snr_markers(run) if run is not None and SNR_PARAM in result.params else pd.DataFrame()
     out = Path(out_dir or result.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = result.table
+    figures: list[str] = []
+    findings: list[str] = []
+    body = ""
     if table.empty:
         body = "<p>No run finished; see failures.json.</p>"
-        figures: list[str] = []
-        findings: list[str] = []
-        summary = pd.DataFrame()
     else:
-        last = table[table["step"] == table["step"].max()]
-        numeric = _numeric(last, result.params)
-        figures = [_line_plots(last, p, out, markers if p == SNR_PARAM else None) for p in numeric]
-        if len(numeric) == 2:
-            figures.append(_heatmaps(last, numeric[0], numeric[1], out))
-        summary = result.summary if not result.summary.empty else summarise(table, result.params)
-        findings = _findings(summary, numeric)
-        if SNR_PARAM in numeric:
-            findings += _at_measured_snr(summary, markers)
-            if markers.empty:
+        meas = result.measures if not result.measures.empty else sweep_measures(table, result.creator_income, result.params)
+        if meas.empty:
+            body = "<p>The runs kept no per-creator income; run the sweep again to compute run-level measures.</p>"
+        else:
+            followed = list(dict.fromkeys((measures or []) + FINDING_MEASURES))
+            plotted = list(dict.fromkeys((measures or []) + [m for m in PLOT_MEASURES if m in PLOT_MEASURES[:3]
+                                                             or meas[m].nunique() > 1]))
+            swept = _swept(meas, result.params)
+            numeric = _numeric(meas, swept)
+            figures = [_line_plots(meas, p, result.params, plotted, out, markers if p == SNR_PARAM else None)
+                       for p in numeric]
+            if len(numeric) == 2 and len(swept) == 2:
+                figures.append(_heatmaps(meas, numeric[0], numeric[1], out))
+            idle = could_not_matter(meas, result.params)
+            for param, schemes in idle.items():
                 findings.append(
-                    "No measured SNR to mark: evaluate the attribution run against its retraining ground truth "
-                    "(<code>royaltysim attribution groundtruth RUN</code>, then <code>royaltysim attribution evaluate RUN</code>)."
+                    f"<code>{html.escape(param)}</code> cannot affect {', '.join(f'<b>{html.escape(s)}</b>' for s in schemes)}: "
+                    "their results are identical at every value of it, seed by seed (the runs were repeated anyway)."
                 )
-        shown = summary[summary["metric"].isin(list(PLOT_METRICS) + ["top10_share", "consumer_welfare"])]
-        body = shown.round(4).to_html(index=False, classes="summary", na_rep="")
+            findings += _effects(meas, result.params, followed, idle)
+            for name in followed:
+                findings += _crossings(meas, result.params, name)
+            if SNR_PARAM in numeric:
+                findings += _at_measured_snr(meas, markers, result.params)
+                if markers.empty:
+                    findings.append(
+                        "No measured SNR to mark: evaluate the attribution run against its retraining ground truth "
+                        "(<code>royaltysim attribution groundtruth RUN</code>, then <code>royaltysim attribution "
+                        "evaluate RUN</code>)."
+                    )
+            body = _summary_html(sweep_summary(meas, swept, plotted), swept)
     failures = "".join(
         f"<li>seed {f['seed']}, {html.escape(str(f['params']))}: {html.escape(f['error'])}</li>" for f in result.failures
     )
+    seeds = sorted(table["seed"].unique()) if not table.empty else []
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.45}}
-table.summary{{border-collapse:collapse;font-size:0.85em}}table.summary td,table.summary th{{border:1px solid #ccc;padding:2px 6px}}
+<style>body{{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}}
+table.summary{{border-collapse:collapse;font-size:0.82em}}table.summary td,table.summary th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
+table.summary th{{background:#f5f5f5}} li{{margin-bottom:0.3em}} .meta{{color:#666;font-size:0.9em}}
 img{{max-width:100%}}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>{result.total} runs ({result.total - len(result.failures)} finished, {len(result.failures)} failed);
-swept: {", ".join(f"<code>{html.escape(p)}</code>" for p in result.params) or "nothing (replicates only)"}.
-Means over replicate seeds with 95% confidence intervals (Student t for the table, bootstrap for the bands),
-at the final month. Every number comes from <code>sweep.parquet</code> beside this page.</p>
+<p class="meta">{result.total} runs ({result.total - len(result.failures)} finished, {len(result.failures)} failed);
+swept: {", ".join(f"<code>{html.escape(p)}</code>" for p in result.params) or "nothing (replicates only)"}; {len(seeds)} replicate
+seeds at every point. Every number is a run-level measure (<code>measures.parquet</code>, computed from each run's per-creator
+income in <code>creator_income.parquet</code>; "whole-run income" is the sum of a creator's pay over every month). Levels are means
+over the seeds with 95% Student t intervals kept inside each measure's bounds; a change or a difference between schemes is paired
+over the seeds (every point runs the same seeds). Plots show one column of panels per setting of the other swept parameters,
+never an average over them.</p>
 <h2>Findings</h2><ul>{"".join(f"<li>{f}</li>" for f in findings) or "<li>No numeric parameter was swept.</li>"}</ul>
 {"".join(f'<p><img src="{f}"></p>' for f in figures)}
 <h2>Summary</h2>{body}

@@ -69,6 +69,7 @@ def small_scenario(run: Path, **overrides: object) -> dict:
     raw: dict = {
         "question": "test",
         "seed": 3,
+        "seeds": 1,  # one seed keeps each test quick; the tests of replicates ask for more
         "steps": 4,
         "source": {"kind": "corpus", "run": str(run)},
         "consumers": {"n": 300, "sessions": 10},

@@ -36,9 +36,10 @@ def test_results_are_tidy(results: royaltysim.Results) -> None:
         assert {"scheme", "seed", "step"} <= set(frame.columns)
         assert (frame["seed"] == sc.seed).all()
     assert results.labels == sc.labels
-    for col in ("gini", "top1_share", "top10_share", "theil", "atkinson", "share_below_line", "active_creators",
-                "entries", "exits", "opt_outs", "new_works", "imitation_drift", "revenue", "platform_margin",
-                "consumer_welfare", "ai_misallocation"):
+    for col in ("gini_income_month", "top1_share_income_month", "top10_share_income_month", "theil_income_month",
+                "atkinson_income_month", "share_below_line_month", "active_creators", "entries", "exits", "opt_outs",
+                "new_works", "imitation_drift", "revenue", "platform_margin", "consumer_welfare",
+                "ai_misallocation_month"):
         assert col in results.model.columns and results.model[col].notna().all(), col
 
 
@@ -72,7 +73,7 @@ def test_arms_share_common_random_numbers(results: royaltysim.Results) -> None:
 
 
 def test_causal_tracks_true_contribution_best(results: royaltysim.Results) -> None:
-    mis = results.model.groupby("scheme")["ai_misallocation"].mean()
+    mis = results.model.groupby("scheme")["ai_misallocation_month"].mean()
     assert mis["causal"] < mis["pro-rata"]
 
 

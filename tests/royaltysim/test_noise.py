@@ -46,7 +46,7 @@ def test_noisier_attribution_misallocates_more(run_dir):
             source["attribution_snr"] = snr
         raw = small_scenario(run_dir, steps=3, source=source,
                              schemes=[{"label": "causal", "ai": {"name": "causal"}}])
-        return run(raw).model["ai_misallocation"].mean()
+        return run(raw).model["ai_misallocation_month"].mean()
 
     clean, mild, heavy = misallocation(None), misallocation(10.0), misallocation(0.1)
     assert clean < mild < heavy

@@ -61,7 +61,7 @@ def test_sweep_on_two_workers_resumes_and_reports_failures(run_dir, tmp_path):
     assert set(table["seed"]) == {3, 4} and set(table["scheme"]) == {"pro-rata", "similarity", "causal"}
     assert len(table) == 4 * 3 * 2  # ok runs x schemes x steps
     summary = result.summary
-    row = summary[(summary.metric == "gini") & (summary.scheme == "causal") & (summary["platform.platform_cut"] == 0.2)]
+    row = summary[(summary.metric == "gini_income_month") & (summary.scheme == "causal") & (summary["platform.platform_cut"] == 0.2)]
     assert row["n"].item() == 2 and row["ci_low"].item() <= row["mean"].item() <= row["ci_high"].item()
     assert pd.read_parquet(tmp_path / "s" / "sweep.parquet").equals(table)
 
@@ -97,9 +97,9 @@ def test_sweep_report_plots_every_numeric_parameter(run_dir, tmp_path):
     spec = SweepSpec(grid={"platform.platform_cut": [0.2, 0.4], "platform.ai_pool_rate": [0.3, 0.6]}, replicates=2)
     result = run_sweep(base, spec, tmp_path / "s", workers=2)
     page = write_sweep_report(result, title="test sweep").read_text()
-    for png in ("sweep_platform_platform_cut.png", "sweep_platform_ai_pool_rate.png", "sweep_heatmap_gini.png"):
+    for png in ("sweep_platform_platform_cut.png", "sweep_platform_ai_pool_rate.png", "sweep_heatmap_gini_income_run.png"):
         assert (tmp_path / "s" / png).is_file() and png in page
-    assert "moves the mean Gini" in page and "8 runs" in page
+    assert "Raising <code>platform.platform_cut</code> from 0.2 to 0.4" in page and "8 runs" in page
 
 
 def test_cli_sweep_and_validate(run_dir, tmp_path):
