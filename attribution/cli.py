@@ -105,7 +105,13 @@ def groundtruth(
         None, "--config", "-c", help="Ground-truth config YAML, e.g. configs/groundtruth-default.yaml (default: the built-in "
         "GroundTruthConfig: 32 LDS subsets with one seed, every creator left out once).",
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Parallel training processes."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Models trained at once, on a local Dask cluster of that many processes (1: in this process)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786) whose workers see RUN at the same path."
+    ),
+    device: str = typer.Option("cpu", "--device", help="Torch device to train on: cpu, cuda, cuda:1."),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch threads per model (default: the machine's cores divided among the workers). "
         "On 2 cores one worker with 2 threads is ~25% faster than two 1-thread workers.",
@@ -118,14 +124,17 @@ def groundtruth(
     Writes RUN/ground_truth/ (one folder per model; models, utilities, loco, loo and creator_value
     tables). Resumable: a rerun skips finished models and continues an interrupted one.
     """
-    from .retrain import GroundTruthConfig, GroundTruthConfigError, load_groundtruth_config, run_groundtruth
+    from .errors import AttributionError
+    from .retrain import GroundTruthConfig, load_groundtruth_config, run_groundtruth
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_groundtruth_config(config) if config else GroundTruthConfig()
-        result = run_groundtruth(run, cfg, workers=workers, progress=not quiet, limit=limit, threads=threads)
-    except (GroundTruthConfigError, FileNotFoundError) as exc:
-        typer.echo(str(exc), err=True)
+        result = run_groundtruth(
+            run, cfg, workers=workers, progress=not quiet, limit=limit, threads=threads, scheduler=scheduler, device=device
+        )
+    except (AttributionError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
         f"ground truth in {result.root}: {result.already_done + result.trained}/{result.planned} models finished "

@@ -88,7 +88,10 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import groundtruth_files as files
 from .config import load_yaml_config
+from .errors import AttributionError, RunFolderError
+from .groundtruth_files import GROUND_TRUTH_DIR, HELDOUT, OUTPUTS_FINGERPRINT, REST, creator_contribution
 from .table import output_token_files, tokens_fingerprint
 
 __all__ = [
@@ -115,10 +118,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HELDOUT = "__heldout__"  # output_id used for the held-out real-music utility in tidy tables
-OUTPUTS_FINGERPRINT = "outputs.sha256"  # attribution.table.outputs_fingerprint of the outputs the utilities score
-REST = "__rest__"  # left_out of the model without every creator that loco.creators does not list
-GROUND_TRUTH_DIR = "ground_truth"
 
 Kind = Literal["lds", "full", "loco", "loo", "ctrl", "replay"]
 Order = Literal["fixed", "reshuffled"]
@@ -208,7 +207,7 @@ class GroundTruthConfig(_Section):
         return self
 
 
-class GroundTruthConfigError(ValueError):
+class GroundTruthConfigError(AttributionError):
     """A ground-truth config file is missing or invalid; the message lists every error with its key path."""
 
 
@@ -273,6 +272,16 @@ def load_run_inputs(run_dir: str | Path) -> RunInputs:
         raise FileNotFoundError(
             f"{run_dir} is not a finished attribution run: missing {missing}; "
             "build it first with `royaltysim attribution build CONFIG --out RUN`"
+        )
+    from .runfolder import check_published, verify
+    from .table import _published_digests
+
+    check_published(run_dir)  # a build killed while publishing holds some old and some new files
+    damaged = verify(run_dir, _published_digests(run_dir), only=[str(p.relative_to(run_dir)) for p in needed])
+    if damaged:
+        raise RunFolderError(
+            f"{run_dir} does not hold what its build wrote ({'; '.join(damaged)}); rebuild it with "
+            "`royaltysim attribution build CONFIG --out RUN --force` before retraining on it"
         )
     w = np.load(run_dir / "model" / "windows.npz")
     recipe = yaml.safe_load((run_dir / "model" / "train_config.yaml").read_text())
@@ -555,7 +564,7 @@ class GroundTruthRun:
 
 def _append_config_history(root: Path, cfg: GroundTruthConfig) -> None:
     """Add ``cfg`` to ``config_history.yaml`` (written whole to a temporary file, then renamed)."""
-    path = root / "config_history.yaml"
+    path = root / files.CONFIG_HISTORY
     history = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     history.append({"started": started, "config": cfg.model_dump(mode="json")})
@@ -620,7 +629,7 @@ def run_groundtruth(
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / "config.yaml.tmp"
     tmp.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    os.replace(tmp, root / "config.yaml")
+    os.replace(tmp, root / files.CONFIG)
     _append_config_history(root, cfg)
     todo = [j for j in jobs if not _is_done(root / j.folder)]
     done_before = len(jobs) - len(todo)
@@ -788,7 +797,7 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     root = run_dir / GROUND_TRUTH_DIR
     inputs = inputs or load_run_inputs(run_dir)
     if cfg is None:
-        cfg_path = root / "config.yaml"
+        cfg_path = root / files.CONFIG
         cfg = GroundTruthConfig.model_validate(yaml.safe_load(cfg_path.read_text())) if cfg_path.is_file() else GroundTruthConfig()
     finished = _finished(root)
     output_ids = inputs.output_ids
@@ -827,25 +836,25 @@ def collect_groundtruth(run_dir: str | Path, cfg: GroundTruthConfig | None = Non
     loo = _deltas(finished, "loo", output_ids).rename(columns={"left_out": "train_id"})
     creator_of = dict(zip(inputs.corpus["train_id"].astype(str), inputs.corpus["creator"]))
     loo.insert(1, "creator", loo["train_id"].map(creator_of))
-    contribution = creator_contribution(loco, inputs.corpus)
+    contribution = creator_contribution(loco, inputs.corpus, alone=cfg.loco.creators)
     held = contribution[contribution["output_id"] == HELDOUT]
     creator_value = held[["creator", "delta", "basis", "seeds"]].rename(columns={"delta": "value"}).reset_index(drop=True)
 
     root.mkdir(parents=True, exist_ok=True)
-    models.to_parquet(root / "models.parquet", index=False)
-    utilities.to_parquet(root / "utilities.parquet", index=False)
-    np.save(root / "lds_masks.npy", masks)
+    models.to_parquet(root / files.MODELS, index=False)
+    utilities.to_parquet(root / files.UTILITIES, index=False)
+    np.save(root / files.LDS_MASKS, masks)
     if "fixed" in modes:
-        np.save(root / "lds_fixed_masks.npy", modes["fixed"].masks)
-    loco.to_parquet(root / "loco.parquet", index=False)
-    controls.to_parquet(root / "ctrl.parquet", index=False)
-    loo.to_parquet(root / "loo.parquet", index=False)
-    for name in ("creator_value.parquet", "creator_contribution.parquet"):  # stale tables must not outlive their models
+        np.save(root / files.LDS_FIXED_MASKS, modes["fixed"].masks)
+    loco.to_parquet(root / files.LOCO, index=False)
+    controls.to_parquet(root / files.CONTROLS, index=False)
+    loo.to_parquet(root / files.LOO, index=False)
+    for name in (files.CREATOR_VALUE, files.CREATOR_CONTRIBUTION):  # stale tables must not outlive their models
         (root / name).unlink(missing_ok=True)
     (root / OUTPUTS_FINGERPRINT).write_text(scored + "\n")
     if len(creator_value):
-        creator_value.to_parquet(root / "creator_value.parquet", index=False)
-        contribution.to_parquet(root / "creator_contribution.parquet", index=False)
+        creator_value.to_parquet(root / files.CREATOR_VALUE, index=False)
+        contribution.to_parquet(root / files.CREATOR_CONTRIBUTION, index=False)
     return GroundTruth(
         models=models, output_ids=output_ids, lds_masks=masks, lds_utilities=util, lds_seeds=seeds,
         loco=loco, loo=loo, creator_value=creator_value, contribution=contribution,
@@ -866,36 +875,6 @@ def _lds_truth(mode: str, lds: list, planned_seeds: list[int], n_pieces: int, n_
         masks[r, m["keep"]] = True
         util[r, seeds.index(m["seed"])] = u
     return LdsTruth(mode=mode, masks=masks, utilities=util, seeds=seeds, subsets=indices)
-
-
-def creator_contribution(loco: pd.DataFrame, corpus: pd.DataFrame) -> pd.DataFrame:
-    """Each creator's counterfactual contribution to every output and to held-out music, mean over seeds.
-
-    Creators left out alone get their own difference (``basis`` "alone"). When a ``__rest__`` model left the
-    unlisted creators out together, each of them gets the group's difference times its share of the group's
-    training events (``basis`` "group"): retraining cannot tell members of one left-out group apart, and the
-    split by events is the neutral one (splitting by an attribution method would make the truth depend on
-    the estimate it is meant to check). Creators in neither get no row.
-
-    Returns:
-        output_id, creator, delta (full minus without), basis, seeds (how many seeds were averaged).
-    """
-    cols = ["output_id", "creator", "delta", "basis", "seeds"]
-    if loco.empty:
-        return pd.DataFrame(columns=cols)
-    mean = loco.groupby(["output_id", "creator"], as_index=False).agg(delta=("delta", "mean"), seeds=("seed", "nunique"))
-    alone = mean[mean["creator"] != REST].assign(basis="alone")
-    parts = [alone]
-    group = mean[mean["creator"] == REST]
-    if len(group):
-        weight = "events" if "events" in corpus.columns else None
-        sizes = corpus.groupby("creator")[weight].sum() if weight else corpus["creator"].value_counts()
-        members = sizes.drop(labels=[c for c in alone["creator"].unique() if c in sizes.index])
-        share = members / members.sum()
-        split = group.merge(share.rename("share").rename_axis("creator").reset_index(), how="cross", suffixes=("_g", ""))
-        split = split.assign(delta=split["delta"] * split["share"], basis="group")
-        parts.append(split[["output_id", "creator", "delta", "basis", "seeds"]])
-    return pd.concat(parts, ignore_index=True)[cols].sort_values(["output_id", "creator"], ignore_index=True)
 
 
 def load_groundtruth(run_dir: str | Path) -> GroundTruth:

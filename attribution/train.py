@@ -275,6 +275,7 @@ def train_model(
     progress: bool = True,
     desc: str = "train",
     drop: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train (or resume training) a model on ``windows``; everything is written into ``folder``.
 
@@ -283,7 +284,11 @@ def train_model(
     dropped still advances the schedule). Initialisation and batch order are those of the full run, so the
     model differs from it by the dropped windows' gradients alone -- the counterfactual a leave-out ground
     truth wants, without the noise of a new training trajectory. ``None`` or all False trains exactly
-    as without it.
+    as without it. Removed windows leave the batch *mean* (the loss averages over the events that remain):
+    the step sees the batch the run would have drawn had the music never been there, rather than a
+    fixed-size mean with zero weights, which would also shrink that step's gradient.
+
+    ``device``: where the model trains ("cpu", "cuda", "cuda:1"); the weights are saved for CPU loading.
     """
     folder = Path(folder)
     if drop is not None:
@@ -311,7 +316,7 @@ def train_model(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = MusicTransformer(model_config).use_fused_attention(cfg.attention == "fused")
+    model = MusicTransformer(model_config).use_fused_attention(cfg.attention == "fused").to(device)
     # written only once the model could be built, so a config that cannot train leaves no record behind
     folder.mkdir(parents=True, exist_ok=True)
     if not cfg_path.exists():
@@ -339,7 +344,7 @@ def train_model(
         history_path.unlink()
 
     save_at = set(cfg.checkpoint_steps())
-    tokens = torch.as_tensor(windows.tokens)
+    tokens = torch.as_tensor(windows.tokens).to(device)
     pad = model_config.pad_id
     t0 = time.perf_counter()
     seen_tokens = 0
@@ -354,7 +359,7 @@ def train_model(
         if drop is not None:
             idx = idx[~drop[idx]]
         if idx.size:  # (a batch whose windows were all dropped passes with no update)
-            batch = tokens[idx]
+            batch = tokens[torch.as_tensor(idx, device=tokens.device)]
             _, loss = model(batch[:, :-1], batch[:, 1:])
             opt.zero_grad(set_to_none=True)
             loss.backward()
