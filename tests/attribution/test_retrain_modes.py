@@ -18,23 +18,12 @@ from attribution.retrain import (
     run_groundtruth,
 )
 
-from .test_retrain import make_synthetic_run
+from .test_retrain import TINY_GT, make_synthetic_run, shared_ground_truth_run
 
-MODES_GT = GroundTruthConfig(
-    lds={"subsets": 2, "seeds": [0]},
-    lds_fixed={"subsets": 2, "seeds": [0, 1], "noise_subsets": 1},
-    full={"seeds": [0, 1], "replay_check": True},
-    loco={"seeds": [0], "creators": ["c0"], "controls": 1},
-    loo={"pieces": 1, "seeds": [0], "order": "fixed"},
-)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def modes_run(tmp_path_factory):
-    run = make_synthetic_run(tmp_path_factory.mktemp("modes_run"))
-    result = run_groundtruth(run, MODES_GT, workers=1, threads=1, progress=False)
-    assert not result.failed, result.failed
-    return run
+    """The shared tiny ground truth (test_retrain.TINY_GT trains every kind of model once per session)."""
+    return shared_ground_truth_run(tmp_path_factory)[0]
 
 
 def _utilities(root: Path) -> dict[str, np.ndarray]:
@@ -57,9 +46,9 @@ def test_fixed_order_lds_uses_the_same_subsets_in_its_own_folder(modes_run):
 
     gt = load_groundtruth(modes_run)
     fixed, reshuffled = gt.lds_modes["fixed"], gt.lds_modes["reshuffled"]
-    assert fixed.subsets == reshuffled.subsets == [0, 1]
+    assert fixed.subsets == reshuffled.subsets == list(range(6))
     assert np.array_equal(fixed.masks, reshuffled.masks)
-    assert np.isfinite(fixed.utilities[0]).all() and np.isnan(fixed.utilities[1, 1]).all()  # seed 1 on 1 subset
+    assert np.isfinite(fixed.utilities[:3]).all() and np.isnan(fixed.utilities[3:, 1]).all()  # seed 1 on 3 subsets
     assert (modes_run / "ground_truth" / "lds_fixed" / "s000_seed1" / "meta.yaml").is_file()
     meta = yaml.safe_load((modes_run / "ground_truth" / "lds_fixed" / "s000_seed0" / "meta.yaml").read_text())
     assert meta["order"] == "fixed" and meta["kind"] == "lds"
@@ -103,8 +92,8 @@ def test_matched_controls_remove_as_many_events_from_other_creators(modes_run):
     assert abs(events[drop].sum() - events[out].sum()) <= events.max()
     assert np.array_equal(drop, control_mask(out, events, 0, "c0", 0))  # a pure function of its seeds
     assert not np.array_equal(drop, control_mask(out, events, 0, "c0", 1))
-    jobs = [j for j in plan_jobs(MODES_GT, inputs) if j.kind == "ctrl"]
-    assert [j.name for j in jobs] == ["c0~0"] and all(j.order == "fixed" for j in jobs)
+    jobs = [j for j in plan_jobs(TINY_GT, inputs) if j.kind == "ctrl"]
+    assert [j.name for j in jobs] == [f"c{i}~0" for i in range(4)] * 2 and all(j.order == "fixed" for j in jobs)
     with pytest.raises(GroundTruthConfigError, match="matched control"):
         control_mask(~out, events, 0, "everyone else", 0)
 
@@ -113,7 +102,7 @@ def test_controls_are_collected_beside_leave_one_creator_out(modes_run):
     from attribution.retrain import load_groundtruth
 
     gt = load_groundtruth(modes_run)
-    assert set(gt.controls["creator"]) == {"c0"}
+    assert set(gt.controls["creator"]) == {"c0", "c1", "c2", "c3"}
     assert set(gt.controls["draw"]) == {0}
     assert (modes_run / "ground_truth" / "ctrl.parquet").is_file()
 
@@ -134,7 +123,7 @@ def test_results_do_not_depend_on_the_number_of_dask_workers(tmp_path):
 
 def test_an_unreachable_scheduler_is_a_clear_error(modes_run):
     with pytest.raises(GroundTruthConfigError, match="cannot reach the Dask scheduler"):
-        run_groundtruth(modes_run, GroundTruthConfig.model_validate({**MODES_GT.model_dump(), "lds": {"subsets": 4, "seeds": [0]}}),
+        run_groundtruth(modes_run, GroundTruthConfig.model_validate({**TINY_GT.model_dump(), "lds": {"subsets": 7, "seeds": [0]}}),
                         scheduler="tcp://127.0.0.1:9", progress=False)
 
 
