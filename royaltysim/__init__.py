@@ -6,7 +6,7 @@ and type checkers (through the ``TYPE_CHECKING`` imports below):
 
 >>> import royaltysim
 >>> results = royaltysim.run("scenarios/baseline.yaml")   # doctest: +SKIP
->>> results.model.groupby("scheme")["gini"].last()          # doctest: +SKIP
+>>> results.compare(measures=["gini_income_run"])            # doctest: +SKIP
 >>> print(royaltysim.scheme_reference(["hybrid"]))       # doctest: +SKIP
 """
 

@@ -105,8 +105,8 @@ class Measure:
         finite = [v for v in values if np.isfinite(v)]
         for d in range(self.digits, self.digits + extra + 1):
             shown = [self.format(v, signed=True, digits=d) for v in finite]
-            zero = self.format(0.0, signed=True, digits=d)
-            if all(s != zero for s, v in zip(shown, finite) if v != 0) and len(set(shown)) == len(set(finite)):
+            looks_zero = [not any(ch in "123456789" for ch in s) for s in shown]  # "-0.00 pp" reads as zero too
+            if not any(z and v != 0 for z, v in zip(looks_zero, finite)) and len(set(shown)) == len(set(finite)):
                 return d
         return self.digits + extra
 

@@ -573,7 +573,7 @@ def _payout_figure(results: Results, out: Path) -> None:
     totals = inc.groupby(["scheme", "seed"])["ai_pay_run"].transform("sum").replace(0, np.nan)
     inc = inc.assign(ai_share=(inc["ai_pay_run"] / totals).fillna(0.0))
     avg = inc.groupby(["scheme", "creator"], sort=False)[["ai_share", "true_share_run"]].mean().reset_index()
-    fig, ax = plt.subplots(figsize=(6.0, 5.0))
+    fig, ax = plt.subplots(figsize=(6.0, 5.6))
     for i, label in enumerate(results.labels):
         g = avg[avg["scheme"] == label]
         ax.scatter(g["true_share_run"], g["ai_share"], s=22, alpha=0.75, color=f"C{i}", label=label)
@@ -582,13 +582,14 @@ def _payout_figure(results: Results, out: Path) -> None:
     if results.scenario.source.kind == "corpus":  # name the creators paid most under any arm
         top = avg.sort_values("ai_share", ascending=False).drop_duplicates("creator").head(5)
         for r in top.itertuples():
-            ax.annotate(results.names.get(r.creator, r.creator), (r.true_share_run, r.ai_share), fontsize=8,
-                        xytext=(4, 2), textcoords="offset points")
+            name = results.names.get(r.creator, r.creator).replace("Polyphonic Music of the Fourteenth Century,", "PMFC")
+            ax.annotate(name, (r.true_share_run, r.ai_share), fontsize=7.5, xytext=(4, -3), textcoords="offset points",
+                        ha="left" if r.true_share_run < 0.6 * hi else "right")
     ax.set(xlabel="true contribution (share of all creators', mean over months)",
            ylabel="share of the AI pool over the run", xlim=(0, hi), ylim=(0, hi))
-    ax.set_title("AI pay vs true contribution\n" + textwrap.fill(f"(true contribution: {results.reference})", 70),
-                 fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("AI pay vs true contribution\n" + textwrap.fill(f"(true contribution: {results.reference})", 64),
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, frameon=False)
     fig.tight_layout()
     fig.savefig(out / "payout_vs_contribution.png", dpi=110)
     plt.close(fig)
@@ -598,7 +599,7 @@ def _lorenz_figure(results: Results, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     lz = lorenz_table(results)
-    fig, ax = plt.subplots(figsize=(5.6, 5))
+    fig, ax = plt.subplots(figsize=(5.6, 5.6))
     for i, label in enumerate(results.labels):
         g = lz[lz["scheme"] == label]
         ax.plot(g["population_share"], g["income_share"], color=f"C{i}", label=label)

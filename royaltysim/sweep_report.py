@@ -138,7 +138,7 @@ def _setting_text(setting: dict) -> str:
 
 
 def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: list[str], out: Path,
-                markers: pd.DataFrame | None = None) -> str:
+                markers: pd.DataFrame | None = None, n_creators: int | None = None) -> str:
     """Rows: measures; columns: each setting of the other swept parameters (never pooled)."""
     others = [p for p in _swept(measures, params) if p != param]
     settings = _settings(measures, others)
@@ -162,9 +162,17 @@ def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: li
                     ax.fill_between(x, g["low"] * k, g["high"] * k, color=f"C{i}", alpha=0.18, lw=0)
             if log:
                 ax.set_xscale("log")
+            # axes that do not magnify small differences: a share or index in [0, 1] on its whole range, a count of
+            # creators from 0 to the population, any other share at least 10 percentage points tall
             if m.bounds[0] is not None and m.bounds[1] is not None and m.kind in ("share", "index") and m.bounds[0] >= 0:
-                # a share or index on its whole range, so that a difference of 0.01 looks like one
                 ax.set_ylim(m.bounds[0] * k, m.bounds[1] * k)
+            elif m.unit == "creators" and n_creators:
+                ax.set_ylim(0, n_creators * 1.02)
+            elif m.kind == "share":
+                low, high = ax.get_ylim()
+                if high - low < 10:
+                    mid = (low + high) / 2
+                    ax.set_ylim(mid - 5, mid + 5)
             if markers is not None and len(markers):
                 lo, hi = values.min(), values.max()
                 for mk in markers.itertuples():
@@ -224,16 +232,18 @@ def _paired(measures: pd.DataFrame, name: str, a: pd.DataFrame, b: pd.DataFrame)
 
 def _effects(measures: pd.DataFrame, params: list[str], names: list[str], idle: dict[str, list[str]]) -> list[str]:
     """Each scheme's change from the lowest to the highest value of each parameter, paired over seeds, at every
-    setting of the other parameters."""
+    setting of the other parameters; a measure no scheme detectably changes at any setting gets one sentence."""
     lines = []
     swept = _swept(measures, params)
     for param in _numeric(measures, swept):
         others = [p for p in swept if p != param]
         lo, hi = measures[param].min(), measures[param].max()
-        for setting in _settings(measures, others):
-            where = f" (at {html.escape(_setting_text(setting))})" if setting else ""
-            for name in names:
+        for name in names:
+            found, quiet = [], 0
+            for setting in _settings(measures, others):
+                where = f" (at {html.escape(_setting_text(setting))})" if setting else ""
                 parts = []
+                detected = False
                 for scheme, g in _where(measures, setting).groupby("scheme", sort=False):
                     if str(scheme) in idle.get(param, []):
                         continue
@@ -241,6 +251,7 @@ def _effects(measures: pd.DataFrame, params: list[str], names: list[str], idle: 
                     v = verdict(iv)
                     a, b = g[g[param] == lo][name].mean(), g[g[param] == hi][name].mean()
                     if v in ("higher", "lower"):
+                        detected = True
                         word = "rises" if v == "higher" else "falls"
                         parts.append(f"<b>{html.escape(str(scheme))}</b> {word} from {_fmt(name, a)} to {_fmt(name, b)} "
                                      f"({_fmt(name, iv.estimate, True)} {_ci(name, iv.low, iv.high)})")
@@ -249,10 +260,18 @@ def _effects(measures: pd.DataFrame, params: list[str], names: list[str], idle: 
                     else:
                         parts.append(f"<b>{html.escape(str(scheme))}</b>: no detectable change ({_fmt(name, a)} to "
                                      f"{_fmt(name, b)}; {_fmt(name, iv.estimate, True)} {_ci(name, iv.low, iv.high)})")
-                if parts:
-                    lines.append(f"Raising <code>{html.escape(param)}</code> from {lo:g} to {hi:g}{where}, "
+                if detected:
+                    found.append(f"Raising <code>{html.escape(param)}</code> from {lo:g} to {hi:g}{where}, "
                                  f"{html.escape(MEASURES[name].label)}: " + "; ".join(parts)
                                  + " (paired over seeds, 95% intervals).")
+                elif parts:
+                    quiet += 1
+            lines += found
+            if quiet and not found:
+                lines.append(f"Raising <code>{html.escape(param)}</code> from {lo:g} to {hi:g}: no detectable change in "
+                             f"{html.escape(MEASURES[name].label)} under any scheme"
+                             + (" at any setting of the other parameters" if others else "")
+                             + " (paired over seeds, 95% intervals).")
     return lines
 
 
@@ -383,8 +402,10 @@ def write_sweep_report(
                                                              or meas[m].nunique() > 1]))
             swept = _swept(meas, result.params)
             numeric = _numeric(meas, swept)
-            figures = [_line_plots(meas, p, result.params, plotted, out, markers if p == SNR_PARAM else None)
-                       for p in numeric]
+            n_creators = (int(result.creator_income.groupby("run_id")["creator"].nunique().max())
+                          if not result.creator_income.empty else None)
+            figures = [_line_plots(meas, p, result.params, plotted, out, markers if p == SNR_PARAM else None,
+                                   n_creators) for p in numeric]
             if len(numeric) == 2 and len(swept) == 2:
                 figures.append(_heatmaps(meas, numeric[0], numeric[1], out))
             idle = could_not_matter(meas, result.params)

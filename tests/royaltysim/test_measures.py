@@ -124,3 +124,6 @@ def test_differences_are_printed_with_the_digits_they_need() -> None:
     assert gini.digits_for(-0.016, -0.026, -0.007) == 3  # already distinct and non-zero
     assert MEASURES["creators_active_end"].format(43.0) == "43"
     assert MEASURES["income_month_mean"].format(-2.5, signed=True) == "-$2.50"
+    bottom = MEASURES["bottom50_share_income_run"]
+    d = bottom.digits_for(-0.0002, -0.0004, -0.00001)
+    assert bottom.format(-0.00001, signed=True, digits=d) == "-0.001 pp"
