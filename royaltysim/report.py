@@ -93,9 +93,15 @@ def _fmt_level(m: Measure, mean: float, low: float, high: float) -> str:
     return f"{m.format(mean)} {_fmt_interval(m, low, high)}"
 
 
-def _fmt_difference(m: Measure, row: pd.Series | dict) -> tuple[str, str]:
+def _digits(m: Measure, rows: pd.DataFrame) -> int:
+    """Decimals that show every difference and interval end of ``rows`` (one measure's comparisons) alike."""
+    triples = rows[["difference", "low", "high"]].to_numpy(dtype=float)
+    return max((m.digits_for(*t) for t in triples), default=m.digits)
+
+
+def _fmt_difference(m: Measure, row: pd.Series | dict, digits: int | None = None) -> tuple[str, str]:
     """A paired difference and its interval, with enough decimals to show them."""
-    d = m.digits_for(row["difference"], row["low"], row["high"])
+    d = m.digits_for(row["difference"], row["low"], row["high"]) if digits is None else digits
     return m.format(row["difference"], signed=True, digits=d), _fmt_interval(m, row["low"], row["high"], signed=True,
                                                                              digits=d)
 
@@ -150,11 +156,12 @@ def answer_table(results: Results, measures: list[str] | None = None) -> pd.Data
         return pd.DataFrame()
     comp = results.compare(measures=names)
     summ = results.summary(names).set_index(["scheme", "measure"])
+    digits = {n: _digits(MEASURES[n], comp[comp["measure"] == n]) for n in names}
     rows = []
     for r in comp.itertuples(index=False):
         m = MEASURES[r.measure]
         arm_iv, ref_iv = summ.loc[(r.scheme, r.measure)], summ.loc[(r.reference, r.measure)]
-        diff, ci = _fmt_difference(m, r._asdict())
+        diff, ci = _fmt_difference(m, r._asdict(), digits[r.measure])
         rows.append({
             "measure": r.measure, "label": m.label, "unit": m.unit, "arm": r.scheme, "reference": r.reference,
             "reference_level": _fmt_level(m, ref_iv["mean"], ref_iv["low"], ref_iv["high"]),
@@ -172,7 +179,7 @@ def answer_summary(results: Results, measures: list[str] | None = None) -> list[
     table = answer_table(results, measures)
     out = []
     for arm, g in table.groupby("arm", sort=False):
-        found = [f"{r.verdict} {r.label} ({r.difference} {r.interval})" for r in g.itertuples()
+        found = [f"{r.label}: {r.verdict} ({r.difference} {r.interval})" for r in g.itertuples()
                  if r.verdict in ("higher", "lower")]
         same = [r.label for r in g.itertuples() if r.verdict in ("no detectable difference", "identical")]
         unknown = [r.label for r in g.itertuples() if r.verdict == "one seed"]
@@ -328,10 +335,10 @@ def unallocated_findings(model: pd.DataFrame, material: float = UNALLOCATED_MATE
 # ----------------------------------------------------------------------------------------- findings
 
 
-def _arm_phrase(m: Measure, row: pd.Series) -> str:
+def _arm_phrase(m: Measure, row: pd.Series, digits: int | None = None) -> str:
     """How one arm compares with the reference on one measure, in a few words (never a rank without evidence)."""
     a = m.format(row["arm_mean"])
-    diff, ci = _fmt_difference(m, row)
+    diff, ci = _fmt_difference(m, row, digits)
     v = row["verdict"]
     if v == "one seed":
         return f"{row['scheme']} {a} (one seed: not compared)"
@@ -356,7 +363,7 @@ def _paired_sentences(results: Results, names: list[str]) -> list[str]:
         tail = f" (95% intervals, paired over {n} seeds)" if n > 1 else ""
         out.append(f"{m.label[0].upper() + m.label[1:]}, against {first['reference']} "
                    f"({m.format(first['reference_mean'])}): "
-                   + "; ".join(_arm_phrase(m, r) for _, r in rows.iterrows()) + f"{tail}.")
+                   + "; ".join(_arm_phrase(m, r, _digits(m, rows)) for _, r in rows.iterrows()) + f"{tail}.")
     return out
 
 
@@ -427,12 +434,16 @@ def findings(results: Results) -> list[str]:
     ref = results.reference_arm
     seeds = results.seeds
     months = int(results.model["step"].max())
-    out = [
-        f"{len(results.labels)} arm(s) over {months} months with {results.n_creators():,} creators and "
-        f"{sc.consumers.n:,} listeners, on {_seed_span(seeds)}. Within a seed every arm runs on the same random "
-        f"numbers, so each comparison is the difference against {ref} seed by seed, with a 95% interval over the "
-        f"seeds{' (paired t)' if len(seeds) > 1 else ''}."
-    ]
+    setup = (f"{len(results.labels)} arm{'s' if len(results.labels) > 1 else ''} over {months} months with "
+             f"{results.n_creators():,} creators and {sc.consumers.n:,} listeners, on {_seed_span(seeds)}.")
+    if len(results.labels) > 1:
+        setup += (f" Within a seed every arm runs on the same random numbers, so each comparison is the difference "
+                  f"against {ref} seed by seed")
+        setup += (", with a 95% interval over the seeds (paired t)." if len(seeds) > 1 else
+                  "; with one seed there is no interval, so nothing is ranked (run more seeds with --seeds).")
+    elif len(seeds) == 1:
+        setup += " With one seed the levels have no interval (run more seeds with --seeds)."
+    out = [setup]
     out += _paired_sentences(results, question_measures(results))
     m = results.model
     ai_share = m["ai_pool"].sum() / (m["ai_pool"] + m["human_pool"]).sum()

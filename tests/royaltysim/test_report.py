@@ -66,7 +66,7 @@ def test_findings_quote_the_paired_comparisons(results: royaltysim.Results) -> N
     comp = results.compare(measures=["gini_income_run"]).set_index("scheme")
     m = MEASURES["gini_income_run"]
     for arm, row in comp.iterrows():
-        d = m.digits_for(row["difference"], row["low"], row["high"])
+        d = max(m.digits_for(*t) for t in comp[["difference", "low", "high"]].to_numpy())  # one measure's rows alike
         diff = m.format(row["difference"], signed=True, digits=d)
         interval = f"[{m.format(row['low'], signed=True, digits=d)}, {m.format(row['high'], signed=True, digits=d)}]"
         assert f"{diff} {interval}" in text, (arm, diff, interval)
@@ -127,3 +127,13 @@ def test_report_page(results: royaltysim.Results, tmp_path: Path) -> None:
     assert "measure = " not in page and "income units" not in page
     assert "per stream in this run" in page
     assert MEASURES["gini_income_run"].label in page
+
+
+def test_one_arm_one_seed_report(run_dir: Path, tmp_path: Path) -> None:
+    res = royaltysim.run(small_scenario(run_dir, steps=2, schemes=[{"label": "pro-rata", "ai": {"name": "pro_rata"}}]))
+    text = "\n".join(findings(res))
+    assert text.startswith("1 arm over 2 months with 8 creators and 300 listeners, on seed 3.")
+    assert "no interval" in text and not RANKING.search(text)
+    page = write_report(res, tmp_path).read_text()
+    assert "One arm only: nothing to compare" in page and (tmp_path / "lorenz.png").is_file()
+    assert not (tmp_path / "answer.png").exists()
