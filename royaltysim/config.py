@@ -19,11 +19,14 @@ from __future__ import annotations
 import copy
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from royaltysim.errors import InputError
+from royaltysim.safe_yaml import YamlError, load_yaml_file
 from royaltysim.sweep import SweepSpec
 
 __all__ = [
@@ -67,7 +70,7 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError, ValueError):
     """A scenario file (or dict) is invalid; ``issues`` lists ``(key_path, message)`` pairs."""
 
     def __init__(self, source: str, issues: list[tuple[str, str]]):
@@ -79,7 +82,8 @@ class ScenarioError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and NaN are never a meaningful setting (a fee of .inf, a spread of .nan): refused like any bad value
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- attribution source
@@ -364,50 +368,141 @@ def _fmt_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+_SOURCE_TAGS = {"corpus": CorpusSource, "fitted": FittedSource}
+
+
+def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error location without the union tag it adds after ``source`` (``source.fitted.x``)."""
+    return tuple(p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "source" and p in _SOURCE_TAGS))
+
+
+def _unwrap(ann: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` -> ``X`` (a union of several models is left as it is)."""
+    while True:
+        origin = get_origin(ann)
+        if origin is Annotated:
+            ann = get_args(ann)[0]
+            continue
+        if origin in (Union, UnionType):
+            inner = [a for a in get_args(ann) if a is not type(None)]
+            if len(inner) == 1:
+                ann = inner[0]
+                continue
+        return ann
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that the key path ``loc`` points into (for listing allowed keys)."""
-    model: Any = Scenario
-    for part in loc:
-        if isinstance(part, int):
+    """The pydantic model class that the key path ``loc`` (with union tags) points into, for listing its keys."""
+    ann: Any = Scenario
+    for i, part in enumerate(loc):
+        if i > 0 and loc[i - 1] == "source" and part in _SOURCE_TAGS:
+            ann = _SOURCE_TAGS[part]
             continue
-        if part in ("corpus", "fitted") and model is Scenario.model_fields["source"].annotation:
-            continue
-        fields = getattr(model, "model_fields", None)
-        if fields is None or part not in fields:
-            return None
-        ann = fields[part].annotation
-        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        ann = _unwrap(ann)
+        origin = get_origin(ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        elif args:
-            model = args[0]
+            if isinstance(part, int) or part not in ann.model_fields:
+                return None
+            ann = ann.model_fields[part].annotation
+        elif origin in (list, tuple) and isinstance(part, int) and get_args(ann):
+            ann = get_args(ann)[0]
+        elif origin is dict and get_args(ann):
+            ann = get_args(ann)[1]  # any key of a mapping leads to its values' type
         else:
-            model = ann
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+            return None
+    ann = _unwrap(ann)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _keys_of(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)
 
 
 def _pydantic_issues(err: ValidationError) -> list[tuple[str, str]]:
     issues = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if p not in ("corpus", "fitted"))
+        raw_loc = tuple(e["loc"])
+        loc = _strip_tags(raw_loc)
         msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            parent = _model_at(loc[:-1])
-            if parent is not None:
-                msg = f"unknown key {loc[-1]!r}; allowed keys: {', '.join(parent.model_fields)}"
-        elif e["type"] == "missing":
+        kind = e["type"]
+        got = e.get("input")
+        shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+        if kind == "extra_forbidden":
+            parent = _model_at(raw_loc[:-1])
+            msg = f"unknown key {loc[-1]!r}" + (f"; allowed keys: {_keys_of(parent)}" if parent else "")
+        elif kind == "missing":
             msg = "required key is missing"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg = f"{msg} (got {e['input']!r})"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            model = _model_at(raw_loc)
+            if loc == ("source",):
+                msg = ("expected a mapping such as {kind: corpus, run: runs/default}; kind is corpus or fitted, "
+                       f"other keys: {_keys_of(FittedSource)}{shown}")
+            elif model is not None:
+                msg = f"expected a mapping with the keys {_keys_of(model)}{shown}"
+            else:
+                msg = f"expected a mapping (key: value){shown}"
+        elif kind == "union_tag_invalid":
+            ctx = e.get("ctx") or {}
+            msg = f"unknown source kind {ctx.get('tag')!r}; allowed: corpus, fitted"
+        elif kind == "union_tag_not_found":
+            msg = "the source needs `kind: corpus` (the run's creators) or `kind: fitted` (a synthetic population)"
+        elif kind in ("list_type", "tuple_type"):
+            if loc == ("schemes",):
+                msg = f"expected a list of arms, each a mapping with the keys {_keys_of(Arm)}{shown}"
+            elif loc[:2] == ("sweep", "grid"):
+                msg = f"expected a list of the values to sweep, e.g. [0.1, 0.2, 0.3]{shown}"
+            else:
+                msg = f"expected a list{shown}"
+        elif kind == "value_error" and (e.get("ctx") or {}).get("error") is not None:
+            msg = str(e["ctx"]["error"])  # our own validators' words, without pydantic's "Value error, "
+        elif kind == "finite_number":
+            msg = f"must be a finite number{shown}; .inf and .nan are not allowed"
+        elif shown:
+            msg = f"{msg}{shown}"
         issues.append((_fmt_loc(loc), msg))
     return issues
 
 
-def _network_issues(raw: Any) -> list[tuple[str, str]]:
+def _network_value_issue(gen: str, key: str, value: Any, n: int | None) -> str | None:
+    """What is wrong with the value of one generator parameter, in words (None when nothing is).
+
+    networkx checks some of these only while it builds the graph (``m: -1`` is a traceback minutes into a
+    run), and others never (``p: 1.5``, a float ``m``); ``n`` is the number of listeners (None if unknown).
+    """
+
+    def integer(low: int, high: int | None, what: str) -> str | None:
+        span = f">= {low}" if high is None else f"from {low} to {high}"
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            return f"{key} ({what}) must be an integer {span}; got {value!r}"
+        return None
+
+    below_n = None if n is None else n - 1
+    if key == "p":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+        return None if ok else f"p (a probability) must be a number from 0 to 1; got {value!r}"
+    if key == "m":
+        return integer(1, below_n, "links each new listener makes, below consumers.n")
+    if key == "k":
+        low = 2 if gen == "connected_watts_strogatz_graph" else 0  # fewer than 2 neighbours is never connected
+        return integer(low, below_n, "ring neighbours of each listener, below consumers.n")
+    if key == "d":
+        issue = integer(0, below_n, "friends of each listener, below consumers.n")
+        if issue is None and n is not None and (n * value) % 2:
+            issue = f"d * consumers.n must be even for a regular graph; got d = {value} with consumers.n = {n}"
+        return issue
+    if key == "tries":
+        return integer(1, 1000, "attempts at a connected graph")
+    if key == "directed" and value is not False:
+        return f"the listeners' network is undirected: leave directed out or set it to false; got {value!r}"
+    return None
+
+
+def _network_issues(raw: Any, n_consumers: Any = None) -> list[tuple[str, str]]:
     import networkx as nx
 
     if not isinstance(raw, dict):
         return []
+    n = n_consumers if isinstance(n_consumers, int) and not isinstance(n_consumers, bool) else None
     issues: list[tuple[str, str]] = []
     gen = raw.get("generator", NetworkConfig.model_fields["generator"].default)
     params = raw.get("params", {"m": 3} if "generator" not in raw else {})
@@ -432,7 +527,17 @@ def _network_issues(raw: Any) -> list[tuple[str, str]]:
     for key, p in allowed.items():
         if p.default is inspect.Parameter.empty and key not in params:
             issues.append((f"network.params.{key}", f"{gen} needs {key!r}; allowed: {', '.join(allowed)}"))
+    for key, value in params.items():
+        problem = _network_value_issue(gen, key, value, n) if key in allowed else None
+        if problem:
+            issues.append((f"network.params.{key}", f"{problem} ({gen})"))
     return issues
+
+
+def _consumer_count(raw: Any) -> Any:
+    """``consumers.n`` of a raw scenario (its default when left out; whatever was written otherwise)."""
+    consumers = raw.get("consumers", {}) if isinstance(raw, dict) else {}
+    return consumers.get("n", ConsumersConfig.model_fields["n"].default) if isinstance(consumers, dict) else None
 
 
 def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
@@ -440,6 +545,7 @@ def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
         SchemeParameterError,
         UnknownSchemeError,
         check_parameters,
+        scheme_info,
         scheme_names,
         scheme_parameters,
     )
@@ -460,6 +566,14 @@ def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
             params = spec.get("params", {}) or {}
             if not isinstance(name, str) or name not in scheme_names():
                 issues.append((f"{where}.name", f"unknown scheme {name!r}; valid schemes: {valid}"))
+                continue
+            if pool == "human" and scheme_info(name).pool == "ai":
+                # the human pool is money for human streams; a rule built on the AI's outputs or training set
+                # would hand it out by what the AI did (causal: attribution the human streams do not have)
+                human = ", ".join(n for n in scheme_names() if scheme_info(n).pool != "ai")
+                issues.append((f"{where}.name", f"{name!r} is a rule for the AI pool (it pays on "
+                               f"{scheme_info(name).basis or 'the AI'}), and the human pool pays for human streams; "
+                               f"use one of {human} here, and put {name!r} under `ai:`"))
                 continue
             if not isinstance(params, dict):
                 continue
@@ -490,12 +604,39 @@ def _resolve_run(run: Path, base: Path | None) -> Path:
     return (repo_root() / run).resolve()
 
 
-def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
+def _read_run_table(path: Path, columns: list[str], numeric: tuple[str, ...] = ()) -> tuple[Any, str | None]:
+    """Read one table of an attribution run; ``(table, None)`` or ``(None, what is wrong with it)``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from attribution.table import CORPUS_FILE, OUTPUTS_FILE, SCORES_FILE
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"{path} cannot be read as a parquet table ({first}); it is damaged or not a table"
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        return None, (f"{path} lacks the column(s) {missing}; an attribution run's {path.name} has {columns} "
+                      f"(it has {table.column_names})")
+    for col in numeric:
+        column = table.column(col)
+        if not pa.types.is_floating(column.type) and not pa.types.is_integer(column.type):
+            return None, f"{path}: column {col!r} holds {column.type}, expected numbers"
+        finite = pc.is_finite(column) if pa.types.is_floating(column.type) else None
+        if finite is not None and (column.null_count or not pc.all(finite).as_py()):
+            return None, f"{path}: column {col!r} has missing, infinite or NaN values; every score must be a number"
+    return table, None
+
+
+def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
+    """The attribution run: its three tables readable, with their columns, finite scores and the named methods."""
+    import pyarrow.compute as pc
+
+    from attribution.table import CORPUS_COLUMNS, CORPUS_FILE, OUTPUT_COLUMNS, OUTPUTS_FILE, SCORE_COLUMNS, SCORES_FILE
 
     src = scenario.source
+    rebuild = "rebuild it with `royaltysim attribution build CONFIG.yaml --out RUN` or point `source.run` at another run"
     if not src.run.is_dir():
         return [("source.run", f"attribution run folder {src.run} does not exist; build the default one with "
                  "`make attribution` (royaltysim attribution build configs/attribution-default.yaml --out "
@@ -504,7 +645,20 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     if missing:
         return [("source.run", f"{src.run} is not a complete attribution run: missing {missing} (is its build "
                  "still running or was it interrupted? rerun `make attribution`)")]
-    methods = sorted(set(pq.read_table(src.run / SCORES_FILE, columns=["method"]).column("method").to_pylist()))
+    scores, problem = _read_run_table(src.run / SCORES_FILE, SCORE_COLUMNS, numeric=("score",))
+    corpus, problem2 = _read_run_table(src.run / CORPUS_FILE, CORPUS_COLUMNS)
+    _, problem3 = _read_run_table(src.run / OUTPUTS_FILE, OUTPUT_COLUMNS)
+    problems = [p for p in (problem, problem2, problem3) if p]
+    if problems:
+        return [("source.run", f"{p}; {rebuild}") for p in problems]
+    if scores.num_rows == 0:
+        return [("source.run", f"{src.run / SCORES_FILE} has no scores; {rebuild}")]
+    strays = pc.unique(pc.filter(scores.column("train_id"), pc.invert(pc.is_in(scores.column("train_id"),
+                                                                             corpus.column("train_id")))))
+    if len(strays):
+        return [("source.run", f"{src.run / SCORES_FILE} scores {len(strays)} piece(s) missing from {CORPUS_FILE}, "
+                 f"e.g. {strays.to_pylist()[:3]}; {rebuild}")]
+    methods = sorted(str(m) for m in pc.unique(scores.column("method")).to_pylist())
     issues = []
     causal = [m for m in methods if not m.startswith("sim_")]
     sims = [m for m in methods if m.startswith("sim_")]
@@ -517,31 +671,40 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     return issues
 
 
-def _sweep_issues(scenario: Scenario) -> list[tuple[str, str]]:
-    """Every swept path must exist in the scenario, and every swept value must give a valid scenario."""
-    from royaltysim.sweep import SweepError, expand_sweep, set_path
+def _sweep_issues(scenario: Scenario, check_files: bool) -> list[tuple[str, str]]:
+    """Every swept path must exist in the scenario, and every swept value must give a valid scenario.
+
+    Each distinct (path, value) is checked once, on the base scenario with that one change (the sweep's
+    size was checked before: :class:`~royaltysim.sweep.SweepSpec` refuses more than ``MAX_RUNS`` runs).
+    """
+    from royaltysim.sweep import SweepError, set_path, sweep_points
 
     base = scenario.model_dump(mode="json")
     base.pop("sweep")
+    if scenario.sweep.steps is not None:
+        base["steps"] = scenario.sweep.steps
     try:
-        runs = expand_sweep(base, scenario.sweep, scenario.seed)
+        points = sweep_points(base, scenario.sweep)
     except SweepError as err:
         return [("sweep", str(err))]
     issues: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for run in runs:
-        for path, value in run.params.items():
-            probe = copy.deepcopy(base)
-            set_path(probe, path, value)
+    for point in points:
+        for path, value in point.items():
             key = f"{path}={value!r}"
             if key in seen:
                 continue
             seen.add(key)
+            probe = copy.deepcopy(base)
+            set_path(probe, path, value)
+            extra = _scheme_issues(probe.get("schemes")) + _network_issues(probe.get("network", {}),
+                                                                            _consumer_count(probe))
             try:
-                Scenario.model_validate(probe)
-                extra = _scheme_issues(probe.get("schemes")) + _network_issues(probe.get("network", {}))
+                checked = Scenario.model_validate(probe)
+                if check_files and path.startswith("source.") and not extra:
+                    extra += _source_issues(checked)
             except ValidationError as err:
-                extra = _pydantic_issues(err)
+                extra = _pydantic_issues(err) + extra
             issues += [(f"sweep: {path}={value!r} -> {p}", m) for p, m in extra]
     return issues
 
@@ -559,7 +722,7 @@ def validate_scenario(
     """
     if not isinstance(raw, dict):
         raise ScenarioError(source, [("", f"a scenario must be a mapping of keys; got {type(raw).__name__}")])
-    issues = _scheme_issues(raw.get("schemes")) + _network_issues(raw.get("network", {}))
+    issues = _scheme_issues(raw.get("schemes")) + _network_issues(raw.get("network", {}), _consumer_count(raw))
     scenario: Scenario | None = None
     try:
         scenario = Scenario.model_validate(raw)
@@ -571,7 +734,7 @@ def validate_scenario(
         if check_files and not issues:
             issues += _source_issues(scenario)
         if scenario.sweep is not None and not issues:
-            issues += _sweep_issues(scenario)
+            issues += _sweep_issues(scenario, check_files)
     # the same key can be reported by both layers (e.g. a non-dict params); keep the first
     seen: set[tuple[str, str]] = set()
     unique = [i for i in issues if not (i in seen or seen.add(i))]
@@ -589,20 +752,26 @@ def check_scenario(scenario: Scenario, *, check_files: bool = True) -> Scenario:
 def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
     """Read and validate a scenario YAML file.
 
+    The file is read within bounds (:mod:`royaltysim.safe_yaml`: size, UTF-8, aliases expanded to at most
+    a few hundred thousand values, no recursion), so a hostile file is refused rather than let run out of
+    memory.
+
     Raises:
-        ScenarioError: the file is missing, is not valid YAML (the message names file and line), or
-            the scenario is invalid (every problem listed with its key path and allowed values).
+        ScenarioError: the file is missing, a folder, unreadable, not UTF-8, not valid YAML (the message
+            names file and line), too large once expanded, or the scenario is invalid (every problem listed
+            with its key path and allowed values).
     """
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.yaml"))[:5]
+        hint = f" (it holds {', '.join(found)})" if found else " (scenarios live in `scenarios/*.yaml`)"
+        raise ScenarioError(str(path), [("", f"is a folder; give a scenario YAML file{hint}")])
     if not path.is_file():
         raise ScenarioError(str(path), [("", "file not found; scenarios live in `scenarios/*.yaml`")])
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(where, [("", f"YAML syntax error: {problem}")]) from None
+        raw = load_yaml_file(path, what="scenario")
+    except YamlError as exc:
+        raise ScenarioError(exc.where, [("", exc.problem)]) from None
     return validate_scenario(raw, source=str(path), base=path.resolve().parent, check_files=check_files)
 
 

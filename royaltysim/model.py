@@ -175,7 +175,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _network(scenario: Scenario, rng: np.random.Generator) -> sp.csr_matrix:
     """The listeners' social network as a symmetric CSR adjacency (built once with networkx)."""
     gen = getattr(nx, scenario.network.generator)
-    graph = gen(scenario.consumers.n, **scenario.network.params, seed=int(rng.integers(2**31 - 1)))
+    # n by name: not every generator takes it first (random_regular_graph(d, n))
+    graph = gen(n=scenario.consumers.n, **scenario.network.params, seed=int(rng.integers(2**31 - 1)))
     adjacency = nx.to_scipy_sparse_array(graph, nodelist=range(scenario.consumers.n), format="csr", dtype=float)
     return sp.csr_matrix(adjacency)
 
@@ -482,7 +483,13 @@ class RoyaltyModel(mesa.Model):
                 "human_pool": st.human_pool,
                 "ai_pool": st.ai_pool,
                 "paid": st.paid,
+                # money a scheme found no basis to pay (e.g. a similarity threshold no output reaches): it stays
+                # with the platform, so it is reported per pool rather than left to show up in the margin
                 "unallocated": st.unallocated_human + st.unallocated_ai,
+                "unallocated_human": st.unallocated_human,
+                "unallocated_ai": st.unallocated_ai,
+                "unallocated_human_share": st.unallocated_human / st.human_pool if st.human_pool > 0 else 0.0,
+                "unallocated_ai_share": st.unallocated_ai / st.ai_pool if st.ai_pool > 0 else 0.0,
                 "ai_cost": st.ai_cost,
                 "platform_margin": st.margin,
                 "ai_quality": self.ai_quality,

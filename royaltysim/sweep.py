@@ -15,18 +15,20 @@ A sweep is declared in a scenario's ``sweep:`` section::
 Each run is one (parameter point, seed) pair and runs every arm of the scenario on common random numbers
 (:func:`royaltysim.run`). Runs execute on ``dask.distributed``: a local cluster sized to the machine by
 default, or an existing cluster (``scheduler="tcp://host:8786"``). Each finished run is written
-atomically to ``runs/<run_id>.parquet`` where ``run_id`` hashes the resolved parameters, the seed and the
-contents of the source run's data files (:func:`source_fingerprint`: a rebuilt ground truth is new runs), so
-an interrupted sweep resumes by running only what is missing, and the result does not depend on the
-number of workers (every run is seeded by its own seed alone). A run that raises is recorded in
-``failures.json`` with its parameters, seed and traceback, and the sweep goes on.
+atomically to ``runs/<run_id>.parquet`` where ``run_id`` hashes the run's whole resolved scenario (every
+field, with the sweep's ``steps`` and the point's parameters applied, and its seed) and the contents of the
+source run's data files (:func:`source_fingerprint`: a rebuilt ground truth is new runs). So an interrupted
+sweep resumes by running only what is missing, an edited scenario or sweep never reuses a run made from
+other settings, and the result does not depend on the number of workers (every run is seeded by its own
+seed alone). A run that raises is recorded in ``failures.json`` with its parameters, seed and traceback,
+and the sweep goes on. A sweep's size is checked before it is expanded (at most :data:`MAX_RUNS` runs).
 
 The combined table ``sweep.parquet`` has one row per (run, scheme, step) with every swept parameter and
 the seed as columns; ``summary.parquet`` has each metric's mean, standard deviation and 95% confidence
-interval (Student t over replicates) by scheme and parameter point, at the final step.
-``creator_income.parquet`` keeps each run's per-creator whole-run income, and ``measures.parquet`` the
-run-level measures computed from it (``gini_income_run`` and the rest of
-:data:`royaltysim.measures.MEASURES`), one row per (run, scheme).
+interval (Student t over replicates) by scheme and parameter point, at each run's final step (a grid
+over ``steps`` keeps every point). ``creator_income.parquet`` keeps each run's per-creator whole-run
+income, and ``measures.parquet`` the run-level measures computed from it (``gini_income_run`` and the
+rest of :data:`royaltysim.measures.MEASURES`), one row per (run, scheme).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from royaltysim.errors import InputError
+
 __all__ = [
     "ParamRange",
     "SweepSpec",
@@ -59,13 +63,24 @@ __all__ = [
     "set_path",
     "get_path",
     "run_sweep",
+    "resolved_run",
+    "sweep_points",
     "summarise",
+    "final_rows",
+    "check_workers",
+    "default_workers",
+    "largest_run",
     "SUMMARY_METRICS",
+    "MAX_RUNS",
 ]
 
 #: the metrics a sweep summary and report show first
 SUMMARY_METRICS = ["gini_income_month", "top10_share_income_month", "ai_misallocation_month", "active_creators",
-                   "consumer_welfare", "platform_margin", "opted_in", "ai_quality"]
+                   "consumer_welfare", "platform_margin", "opted_in", "ai_quality", "unallocated_ai_share",
+                   "unallocated_human_share"]
+
+#: most runs one sweep may have (parameter points x replicates), checked before anything is expanded
+MAX_RUNS = 100_000
 
 RUNS_DIR = "runs"
 SWEEP_FILE = "sweep.parquet"
@@ -77,14 +92,14 @@ MEASURES_FILE = "measures.parquet"
 FAILURES_FILE = "failures.json"
 
 
-class SweepError(ValueError):
-    """A sweep declaration is invalid (unknown parameter path, empty grid, ...)."""
+class SweepError(InputError, ValueError):
+    """A sweep cannot run as declared (unknown parameter path, too many runs, bad workers, no scheduler, ...)."""
 
 
 class ParamRange(BaseModel):
     """A random-sample range: exactly one of ``uniform``, ``loguniform``, ``integers`` or ``choice``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     uniform: tuple[float, float] | None = None
     loguniform: tuple[float, float] | None = None
     integers: tuple[int, int] | None = None  # inclusive bounds
@@ -116,20 +131,22 @@ class ParamRange(BaseModel):
 
 
 class SampleSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    n: int = Field(0, ge=0, le=100_000)
-    seed: int = 0
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    n: int = Field(0, ge=0, le=MAX_RUNS)
+    seed: int = Field(0, ge=0)
     params: dict[str, ParamRange] = Field(default_factory=dict)
 
 
 class SweepSpec(BaseModel):
     """The ``sweep:`` section of a scenario."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     samples: SampleSpec = Field(default_factory=SampleSpec)
     replicates: int = Field(5, ge=1, le=10_000)
-    steps: int | None = Field(None, ge=1, description="override the scenario's months for every run")
+    steps: int | None = Field(
+        None, ge=1, le=10_000, description="months of every run (a grid over `steps` sets them per point instead)"
+    )
 
     @model_validator(mode="after")
     def _non_empty(self) -> SweepSpec:
@@ -138,7 +155,25 @@ class SweepSpec(BaseModel):
                 raise ValueError(f"grid.{path} has no values")
         if self.samples.n and not self.samples.params:
             raise ValueError("samples.n > 0 needs samples.params to draw")
+        if self.n_runs > MAX_RUNS:
+            sizes = " x ".join([str(len(v)) for v in self.grid.values()] + ([f"{self.samples.n} samples"]
+                                                                              if self.samples.n else []))
+            raise ValueError(
+                f"{self.n_runs:,} runs ({sizes or '1 point'} x {self.replicates} replicates) is more than a sweep "
+                f"may have ({MAX_RUNS:,}); sweep fewer values, draw `samples` instead of a full grid, or split it "
+                "into several sweeps"
+            )
         return self
+
+    @property
+    def n_points(self) -> int:
+        """Parameter points (grid combinations x random samples), computed without expanding them."""
+        return math.prod(len(v) for v in self.grid.values()) * max(self.samples.n, 1)
+
+    @property
+    def n_runs(self) -> int:
+        """Runs of the sweep: parameter points x replicate seeds."""
+        return self.n_points * self.replicates
 
 
 # ------------------------------------------------------------------ dotted paths into a scenario dict
@@ -192,8 +227,24 @@ class SweepRun:
     seed: int
 
 
-def _run_id(params: dict[str, Any], seed: int, base_hash: str) -> str:
-    payload = json.dumps({"params": params, "seed": seed, "base": base_hash}, sort_keys=True, default=str)
+def resolved_run(base: dict, params: dict[str, Any], seed: int, steps: int | None = None) -> dict:
+    """The resolved scenario dict of one sweep run: ``base`` with the sweep's ``steps``, the point's
+    parameters (a grid over ``steps`` wins over ``sweep.steps``) and the seed applied."""
+    raw = copy.deepcopy(base)
+    raw.pop("sweep", None)
+    if steps is not None:
+        raw["steps"] = steps
+    for path, value in params.items():
+        set_path(raw, path, value)
+    raw["seed"] = seed
+    if "seeds" in raw:
+        raw["seeds"] = 1  # a sweep run is one seed; its replicates are runs of their own
+    return raw
+
+
+def _run_id(scenario: dict, source_data: str) -> str:
+    """Hash of everything that determines a run: its whole scenario and the source run's data."""
+    payload = json.dumps({"scenario": scenario, "source_data": source_data}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -215,13 +266,10 @@ def source_fingerprint(base: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def _base_hash(base: dict) -> str:
-    payload = {"scenario": base, "source_data": source_fingerprint(base)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def expand_sweep(base: dict, spec: SweepSpec, base_seed: int) -> list[SweepRun]:
-    """All (parameter point, replicate seed) runs of a sweep; checks every path against ``base``."""
+def sweep_points(base: dict, spec: SweepSpec) -> list[dict[str, Any]]:
+    """The parameter points of a sweep (grid x samples, without seeds); checks every path against ``base``."""
+    if spec.n_runs > MAX_RUNS:  # a spec built without validation (model_construct) is checked here too
+        raise SweepError(f"{spec.n_runs:,} runs is more than a sweep may have ({MAX_RUNS:,})")
     grid_keys = list(spec.grid)
     grid_points = [dict(zip(grid_keys, combo)) for combo in itertools.product(*spec.grid.values())] or [{}]
     rng = np.random.default_rng(spec.samples.seed)
@@ -232,9 +280,15 @@ def expand_sweep(base: dict, spec: SweepSpec, base_seed: int) -> list[SweepRun]:
     probe = copy.deepcopy(base)
     for path in {p for point in points for p in point}:
         set_path(probe, path, get_path(probe, path) if _exists(probe, path) else 0)
-    bh = _base_hash(base)
+    return points
+
+
+def expand_sweep(base: dict, spec: SweepSpec, base_seed: int) -> list[SweepRun]:
+    """All (parameter point, replicate seed) runs of a sweep, each keyed to its whole resolved scenario."""
+    points = sweep_points(base, spec)
+    data = source_fingerprint(base)
     return [
-        SweepRun(_run_id(point, base_seed + r, bh), i, point, base_seed + r)
+        SweepRun(_run_id(resolved_run(base, point, base_seed + r, spec.steps), data), i, point, base_seed + r)
         for i, point in enumerate(points)
         for r in range(spec.replicates)
     ]
@@ -249,18 +303,16 @@ def _exists(raw: dict, path: str) -> bool:
 
 
 # ------------------------------------------------------------------ one run (executes on a Dask worker)
-def execute_run(base: dict, run: SweepRun, steps: int | None, out_file: str, source: str) -> dict:
-    """Run one sweep point with one seed and write its model table atomically; never raises."""
+def execute_run(scenario: dict, run: SweepRun, out_file: str, source: str) -> dict:
+    """Run one sweep run (its resolved scenario dict) and write its model table atomically; never raises."""
     t0 = time.perf_counter()
     try:
+        from royaltysim.atomic import atomic_file
         from royaltysim.config import validate_scenario
         from royaltysim.runner import run as run_scenario
 
-        raw = copy.deepcopy(base)
-        for path, value in run.params.items():
-            set_path(raw, path, value)
-        scenario = validate_scenario(raw, source=f"{source} with {run.params}", check_files=True)
-        res = run_scenario(scenario, seed=run.seed, steps=steps)
+        checked = validate_scenario(scenario, source=f"{source} with {run.params}, seed {run.seed}", check_files=True)
+        res = run_scenario(checked, seed=run.seed)
         table = res.model.copy()
         table.insert(0, "run_id", run.run_id)
         income = res.creator_income().drop(columns=["name"])
@@ -268,10 +320,10 @@ def execute_run(base: dict, run: SweepRun, steps: int | None, out_file: str, sou
         for path, value in run.params.items():
             table[path] = value
             income[path] = value
-        for frame, target in ((income, _income_file(out_file)), (table, Path(out_file))):  # the model table last:
-            tmp = target.with_suffix(".tmp")                                                # it marks the run done
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
+        with atomic_file(_income_file(out_file)) as tmp:  # first: the model table marks the run as done
+            income.to_parquet(tmp, index=False)
+        with atomic_file(out_file) as tmp:
+            table.to_parquet(tmp, index=False)
         return {"run_id": run.run_id, "ok": True, "seconds": time.perf_counter() - t0}
     except Exception as exc:  # a failed run is reported, the sweep goes on
         return {
@@ -303,14 +355,73 @@ class SweepResult:
     measures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def default_workers() -> int:
+    """A local cluster's size when ``--workers`` is left out: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _local_cluster(workers: int | None):
     from dask.distributed import LocalCluster
 
-    n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     return LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1",
-        silence_logs=40,
+        n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None,
+        host="127.0.0.1", silence_logs=40,
     )
+
+
+# scenario paths whose values change what a run costs (see royaltysim.resources.Sizes)
+_SIZE_PATHS = ("steps", "consumers.n", "consumers.sessions", "network.", "source.")
+
+
+def largest_run(scenario: Any) -> dict:
+    """The resolved scenario dict of the sweep's costliest run (by estimated memory, then time).
+
+    Only the swept values that change a run's sizes are tried (each distinct combination once), so a
+    sweep over royalty rates costs one estimate however many points it has.
+    """
+    from royaltysim.resources import estimate
+
+    base = scenario.model_dump(mode="json")
+    spec = SweepSpec.model_validate(base.pop("sweep"))
+    candidates: dict[str, dict] = {}
+    for point in sweep_points(base, spec):
+        sized = {p: v for p, v in point.items() if p.startswith(_SIZE_PATHS)}
+        key = json.dumps(sized, sort_keys=True, default=str)
+        if key not in candidates:
+            candidates[key] = resolved_run(base, sized, int(base.get("seed", 0)), spec.steps)
+    costs = {key: estimate(raw) for key, raw in candidates.items()}
+    worst = max(costs, key=lambda k: (costs[k].memory_bytes, costs[k].seconds))
+    return candidates[worst]
+
+
+#: seconds to wait for an existing Dask scheduler (``--scheduler``) before giving up with a message
+SCHEDULER_TIMEOUT_S = 10
+
+
+def check_workers(workers: int | None) -> None:
+    """A local cluster needs at least one worker (``-1`` or ``0`` would start none and wait forever)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SweepError(f"--workers must be a whole number >= 1 (the local cluster's worker processes); got {workers!r}. "
+                         "Leave it out to use one per core")
+
+
+def _connect(scheduler: str):
+    """A client of the Dask scheduler at ``scheduler``; :class:`SweepError` with the fix when it cannot be reached."""
+    from dask.distributed import Client
+
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweepError(
+            f"--scheduler {scheduler}: no Dask scheduler could be reached within {SCHEDULER_TIMEOUT_S} s ({reason}). "
+            "Start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) and give its address, "
+            "e.g. tcp://10.0.0.5:8786, or leave out --scheduler to run on a local cluster"
+        ) from None
+
+
+#: a sweep folder holds this folder of finished runs; a folder with it is resumed without --force
+SWEEP_MARK = RUNS_DIR
 
 
 def run_sweep(
@@ -323,35 +434,52 @@ def run_sweep(
     workers: int | None = None,
     source: str = "scenario",
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> SweepResult:
     """Run every missing run of a sweep on Dask and combine all runs into tidy tables.
 
     Args:
         base: the resolved scenario as a dict (``Scenario.model_dump(mode="json")``, paths absolute).
         spec: the sweep declaration.
-        out_dir: sweep folder; finished runs already in it are not run again.
+        out_dir: sweep folder; finished runs already in it (made from the same scenario, seed and source
+            data: see :func:`expand_sweep`) are not run again.
         scheduler: address of an existing Dask scheduler; None starts a local cluster.
         base_seed: the first replicate's seed (default: the scenario's seed); replicates count up.
-        workers: local cluster size (default: the machine's cores).
+        workers: local cluster size (default: the machine's cores; at least 1).
         progress: called as ``progress(done, total)`` after each run finishes.
+        force: write into an existing non-empty folder that is not a sweep folder.
+
+    Raises:
+        SweepError: bad workers, too many runs, or an unreachable scheduler (before any run starts).
+        OutputFolderError: ``out_dir`` is a file, not writable, or holds other results (without ``force``).
     """
-    out = Path(out_dir)
-    (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    from royaltysim.atomic import atomic_file, check_out_folder, write_text_atomic
+
+    check_workers(workers)
+    out = check_out_folder(out_dir, force=force, reuse_if=SWEEP_MARK)
+    base = {k: v for k, v in base.items() if k != "sweep"}
     runs = expand_sweep(base, spec, int(base.get("seed", 0)) if base_seed is None else base_seed)
+    (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
     pending = [r for r in runs if not all(f.exists() for f in _run_files(out, r.run_id))]
     done = len(runs) - len(pending)
     if progress:
         progress(done, len(runs))
     failures: list[dict] = []
     if pending:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import as_completed
 
-        cluster = None if scheduler else _local_cluster(workers)
-        client = Client(scheduler) if scheduler else Client(cluster)
+        client = _connect(scheduler) if scheduler else None
+        cluster = None
         try:
+            if client is None:
+                from dask.distributed import Client
+
+                cluster = _local_cluster(workers)
+                client = Client(cluster)
             futures = [
                 client.submit(
-                    execute_run, base, r, spec.steps, str(out / RUNS_DIR / f"{r.run_id}.parquet"), source,
+                    execute_run, resolved_run(base, r.params, r.seed, spec.steps), r,
+                    str(out / RUNS_DIR / f"{r.run_id}.parquet"), source,
                     key=f"royaltysim-run-{r.run_id}", pure=False,
                 )
                 for r in pending
@@ -364,29 +492,39 @@ def run_sweep(
                 if progress:
                     progress(done, len(runs))
         finally:
-            client.close()
+            if client is not None:
+                client.close()
             if cluster is not None:
                 cluster.close()
-    (out / FAILURES_FILE).write_text(json.dumps(failures, indent=2, default=str))
+    write_text_atomic(out / FAILURES_FILE, json.dumps(failures, indent=2, default=str))
     params = list(dict.fromkeys(p for r in runs for p in r.params))
     wanted = {r.run_id for r in runs}
     files = [out / RUNS_DIR / f"{rid}.parquet" for rid in sorted(wanted)]
     frames = [pd.read_parquet(f) for f in files if f.exists()]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not table.empty:
-        # the point index belongs to this spec (run files may come from an earlier, edited one)
+        # the point index and the parameter columns belong to this spec: a run file may come from an earlier,
+        # edited one that made the same run (the same resolved scenario) by setting other keys
         table.insert(1, "point", table["run_id"].map({r.run_id: r.point for r in runs}))
+        for path in params:
+            table[path] = table["run_id"].map({r.run_id: r.params.get(path) for r in runs})
         table = table.sort_values(["point", "seed", "scheme", "step"], kind="stable").reset_index(drop=True)
-    table.to_parquet(out / SWEEP_FILE, index=False)
+    with atomic_file(out / SWEEP_FILE) as tmp:
+        table.to_parquet(tmp, index=False)
     summary = summarise(table, params) if not table.empty else pd.DataFrame()
-    summary.to_parquet(out / SUMMARY_FILE, index=False)
+    with atomic_file(out / SUMMARY_FILE) as tmp:
+        summary.to_parquet(tmp, index=False)
     from royaltysim.measures import sweep_measures
 
     incomes = [pd.read_parquet(_income_file(f)) for f in files if f.exists() and _income_file(f).exists()]
     income = pd.concat(incomes, ignore_index=True) if incomes else pd.DataFrame()
+    if not income.empty and "run_id" in income.columns:
+        for path in params:  # (as for the model table: this spec's parameters)
+            income[path] = income["run_id"].map({r.run_id: r.params.get(path) for r in runs})
     measures = sweep_measures(table, income, params)
-    income.to_parquet(out / CREATOR_INCOME_FILE, index=False)
-    measures.to_parquet(out / MEASURES_FILE, index=False)
+    for name, frame in ((CREATOR_INCOME_FILE, income), (MEASURES_FILE, measures)):
+        with atomic_file(out / name) as tmp:
+            frame.to_parquet(tmp, index=False)
     return SweepResult(out, table, summary, params, failures, ran=len(pending), total=len(runs),
                        creator_income=income, measures=measures)
 
@@ -401,6 +539,13 @@ def _run_files(out: Path, run_id: str) -> tuple[Path, Path]:
     return main, _income_file(main)
 
 
+def final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's final month (per ``run_id`` when the table has one, so runs of different lengths all count)."""
+    if "run_id" in table.columns:
+        return table[table["step"] == table.groupby("run_id")["step"].transform("max")]
+    return table[table["step"] == table["step"].max()]
+
+
 def summarise(table: pd.DataFrame, params: Iterable[str], metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """Mean, std, n and 95% CI of each metric at the final step, by scheme x point.
 
@@ -411,7 +556,7 @@ def summarise(table: pd.DataFrame, params: Iterable[str], metrics: Iterable[str]
     from royaltysim.stats import mean_interval
 
     params = list(params)
-    last = table[table["step"] == table["step"].max()]
+    last = final_rows(table)
     metrics = [m for m in (metrics or SUMMARY_METRICS) if m in last.columns]
     keys = ["scheme", *params]
     rows = []

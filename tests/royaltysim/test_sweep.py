@@ -171,3 +171,90 @@ def test_run_ids_change_when_the_source_data_change(run_dir, tmp_path):
     (copy / "ground_truth" / "outputs.sha256").write_text("0" * 64 + "\n")  # as a rebuilt ground truth would
     after = [r.run_id for r in expand_sweep(base, spec, base_seed=0)]
     assert not set(after) & set(before)
+
+
+# ------------------------------------------------------------------ issue 13: every reuse keyed to its inputs
+
+
+def test_run_ids_hash_every_scenario_field_and_the_sweep_steps(run_dir):
+    base = resolved(run_dir)
+    spec = SweepSpec.model_validate({"grid": {"platform.platform_cut": [0.2, 0.3]}, "replicates": 2})
+    ids = {r.run_id for r in expand_sweep(base, spec, base_seed=0)}
+    longer = SweepSpec.model_validate({**spec.model_dump(), "steps": 6})
+    assert not ids & {r.run_id for r in expand_sweep(base, longer, base_seed=0)}  # sweep.steps is part of a run
+    changed = resolved(run_dir, behaviour={"cost_per_work": 0.2})  # a field the sweep does not vary
+    assert not ids & {r.run_id for r in expand_sweep(changed, spec, base_seed=0)}
+    other_arm = resolved(run_dir)
+    other_arm["schemes"][1]["ai"]["params"]["top_k"] = 3
+    assert not ids & {r.run_id for r in expand_sweep(other_arm, spec, base_seed=0)}
+    assert {r.run_id for r in expand_sweep(base, spec, base_seed=0)} == ids  # and stable while nothing changes
+
+
+def test_sweep_steps_and_a_grid_over_steps(run_dir):
+    from royaltysim.sweep import resolved_run
+
+    base = resolved(run_dir)
+    # a grid over steps sets each point's months, over sweep.steps
+    spec = SweepSpec.model_validate({"grid": {"steps": [1, 3]}, "steps": 2, "replicates": 1})
+    runs = expand_sweep(base, spec, base_seed=0)
+    assert [resolved_run(base, r.params, r.seed, spec.steps)["steps"] for r in runs] == [1, 3]
+    assert resolved_run(base, {}, 0, spec.steps)["steps"] == 2
+
+
+def test_summary_keeps_runs_of_every_length():
+    """A grid over steps: each run's own last month is its result (not only the longest runs')."""
+    rows = [{"run_id": f"r{steps}{seed}", "scheme": "a", "seed": seed, "steps": steps, "step": step,
+             "gini": 0.1 * steps + 0.01 * seed}
+            for steps in (2, 5) for seed in (0, 1) for step in range(1, steps + 1)]
+    summary = summarise(pd.DataFrame(rows), ["steps"], metrics=["gini"])
+    assert list(summary["steps"]) == [2, 5] and list(summary["n"]) == [2, 2]
+    assert summary["mean"].tolist() == pytest.approx([0.205, 0.505])
+
+
+def test_bad_workers_and_an_unreachable_scheduler_are_refused(run_dir, tmp_path):
+    import time
+
+    from royaltysim.sweep import SCHEDULER_TIMEOUT_S
+
+    base = resolved(run_dir)
+    spec = SweepSpec(grid={"platform.platform_cut": [0.2]}, replicates=1)
+    for workers in (0, -1):
+        with pytest.raises(SweepError, match="--workers must be a whole number >= 1"):
+            run_sweep(base, spec, tmp_path / "w", workers=workers)
+    t0 = time.perf_counter()
+    with pytest.raises(SweepError, match="no Dask scheduler could be reached"):
+        run_sweep(base, spec, tmp_path / "sched", scheduler="tcp://127.0.0.1:9")
+    assert time.perf_counter() - t0 < SCHEDULER_TIMEOUT_S + 10
+    with pytest.raises(SweepError, match="e.g. tcp://"):
+        run_sweep(base, spec, tmp_path / "sched", scheduler="nonsense")
+    assert not list((tmp_path / "sched" / "runs").glob("*.parquet"))
+
+
+def test_a_sweep_writes_only_into_a_new_or_sweep_folder(run_dir, tmp_path):
+    from royaltysim.atomic import OutputFolderError
+
+    base = resolved(run_dir)
+    spec = SweepSpec(grid={"platform.platform_cut": [0.2]}, replicates=1)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "model.parquet").write_bytes(b"someone else's results")
+    with pytest.raises(OutputFolderError, match="--force"):
+        run_sweep(base, spec, results, workers=1)
+    assert sorted(p.name for p in results.iterdir()) == ["model.parquet"]  # untouched
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(OutputFolderError, match="is a file"):
+        run_sweep(base, spec, afile, workers=1)
+
+
+def test_largest_run_is_the_costliest_point(run_dir):
+    from royaltysim.config import validate_scenario
+    from royaltysim.resources import estimate
+    from royaltysim.sweep import largest_run
+
+    raw = small_scenario(run_dir, steps=2, sweep={"grid": {"consumers.n": [200, 5000, 1000], "steps": [2, 4],
+                                                           "platform.ai_pool_rate": [0.2, 0.4]}})
+    scenario = validate_scenario(raw)
+    big = largest_run(scenario)
+    assert big["consumers"]["n"] == 5000 and big["steps"] == 4 and "sweep" not in big
+    assert estimate(big).memory_bytes > estimate(scenario).memory_bytes
