@@ -28,7 +28,7 @@ attribution: $(STAMP)
 
 # The economy alone, on the shipped run (under a minute).
 economy-demo: $(STAMP)
-	$(RSIM) run scenarios/baseline.yaml --out out/baseline
+	$(RSIM) run scenarios/baseline.yaml --out out/baseline --force
 	@echo "report: out/baseline/report.html"
 
 test: $(STAMP)

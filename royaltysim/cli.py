@@ -6,8 +6,10 @@ command runs) and the economy commands (``run``, ``validate``, ``sweep``, ``cali
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -46,35 +48,108 @@ def _main(
     pass
 
 
-def _load(file: Path):  # -> Scenario; config is imported here so `royaltysim --help` stays fast
-    from royaltysim.config import ScenarioError, load_scenario
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=code)
+
+
+@contextlib.contextmanager
+def _user_errors(interrupted: Callable[[], str] | None = None) -> Iterator[None]:
+    """Bad input of any layer (:class:`royaltysim.errors.InputError`) becomes its message and exit status 2.
+
+    A broken attribution run found only while the world is built (a table that validation could read,
+    but not use) is the user's input too. Anything else is a bug, and keeps its traceback. Ctrl-C ends
+    with ``interrupted()`` (what was kept) and status 130.
+    """
+    from attribution.table import AttributionTableError
+    from royaltysim.errors import InputError
 
     try:
+        yield
+    except (InputError, AttributionTableError) as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        _fail(f"interrupted: {interrupted() if interrupted else 'nothing was written'}", code=130)
+
+
+def _load(file: Path):  # -> Scenario; config is imported here so `royaltysim --help` stays fast
+    from royaltysim.config import load_scenario
+
+    with _user_errors():
         return load_scenario(file)
-    except ScenarioError as err:
-        typer.secho(str(err), fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
+
+
+def _budgets(max_memory: str | None, max_time: str | None) -> tuple[int | None, float | None]:
+    from royaltysim.resources import ResourceError, parse_bytes, parse_seconds
+
+    try:
+        return (parse_bytes(max_memory) if max_memory else None, parse_seconds(max_time) if max_time else None)
+    except ValueError as err:
+        raise ResourceError(f"--max-memory / --max-time: {err}") from None
+
+
+def _name_final_folder(stage: Path, out: Path) -> None:
+    """scenario.yaml's rerun line names the folder it was written in: make it the final one, not the stage."""
+    from royaltysim.atomic import write_text_atomic
+
+    path = stage / "scenario.yaml"
+    if path.is_file():
+        write_text_atomic(path, path.read_text(encoding="utf-8").replace(str(stage), str(out), 1))
+
+
+MaxMemory = Annotated[
+    str | None,
+    typer.Option("--max-memory", help="Memory the run may use, e.g. 16G (default: this machine's memory). The "
+                 "scenario's needs are estimated from its sizes and a larger one is refused before it starts."),
+]
+MaxTime = Annotated[
+    str | None,
+    typer.Option("--max-time", help="Refuse a scenario estimated to take longer, e.g. 30m or 2h (default: no limit)."),
+]
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace the results already in --out (refused without it).")
+]
 
 
 @app.command(
     help="Check a scenario file without running it. Lists every problem at once, each with its key path "
-    "(e.g. schemes[2].ai.params.top_k) and the allowed values; exits with status 2 if there is any."
+    "(e.g. schemes[2].ai.params.top_k) and the allowed values, reads the attribution run it names, and "
+    "estimates the memory and time a run needs (refusing what exceeds this machine); exits with status 2 "
+    "if there is any problem."
 )
 def validate(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file, e.g. scenarios/baseline.yaml.")],
+    max_memory: MaxMemory = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Check a scenario file without running it."""
     scenario = _load(file)
-    arms = ", ".join(f"{a.label} (human: {a.human.name}, AI: {a.ai.name})" for a in scenario.schemes)
-    typer.echo(f"{file}: OK - {scenario.steps} months, {scenario.source.kind} source {scenario.source.run}, "
-               f"schemes: {arms}")
+    with _user_errors():
+        from royaltysim.resources import check_resources, format_seconds
+
+        memory, seconds = _budgets(max_memory, max_time)
+        est = check_resources(scenario, max_memory=memory, max_seconds=seconds, what=f"{file}")
+        arms = ", ".join(f"{a.label} (human: {a.human.name}, AI: {a.ai.name})" for a in scenario.schemes)
+        typer.echo(f"{file}: OK - {scenario.steps} months, {scenario.source.kind} source {scenario.source.run}, "
+                   f"schemes: {arms}")
+        typer.echo(f"a run needs {est.describe()}")
+        if scenario.sweep is not None:
+            from royaltysim.resources import estimate
+            from royaltysim.sweep import largest_run
+
+            largest = estimate(largest_run(scenario))
+            typer.echo(f"the sweep: {scenario.sweep.n_runs:,} runs, the largest needing {largest.describe()}; "
+                       f"at most {format_seconds(largest.seconds * scenario.sweep.n_runs)} of one core in all")
 
 
 @app.command(
     help="Simulate a scenario: every royalty scheme in it, on the same random numbers.\n\n"
     "Writes a run folder: scenario.yaml (the resolved scenario, to reproduce the run), model.parquet "
     "(one row per scheme and month), creators.parquet (one row per scheme, month and creator), "
-    "report.html with its PNG figures. Example: royaltysim run scenarios/baseline.yaml --out out/baseline"
+    "report.html with its PNG figures. The folder is written whole or not at all: an interrupted run leaves "
+    "the previous results in place. An existing non-empty --out is refused unless --force is given. "
+    "A scenario with a `sweep:` section is run once, at its base settings (royaltysim sweep runs the sweep). "
+    "Example: royaltysim run scenarios/baseline.yaml --out out/baseline"
 )
 def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file, e.g. scenarios/baseline.yaml.")],
@@ -83,43 +158,71 @@ def run(
         typer.Option("--out", "-o", help="Run folder to write (default: out/<scenario name>)."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Override the scenario's seed (every scheme uses the same one).")
+        int | None,
+        typer.Option("--seed", min=0, help="First replicate seed (default: the scenario's `seed`); every scheme "
+                     "runs on the same seeds."),
     ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Override the number of months simulated.")] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option("--seeds", min=1, max=1000, help="Replicate seeds to run, counting up from the first (default: "
+                     "the scenario's `seeds`, 5 unless it says otherwise). Comparisons are paired over them."),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, max=10_000, help="Override the number of months simulated.")
+    ] = None,
+    force: Force = False,
+    max_memory: MaxMemory = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Simulate a scenario and write its run folder and report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from royaltysim.report import findings, write_report
-    from royaltysim.runner import run as run_scenario
-
     scenario = _load(file)
     out = out if out is not None else Path("out") / file.stem
-    total = len(scenario.schemes) * (steps or scenario.steps)
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("building the world", total=total)
+    with _user_errors(lambda: f"{out} is as it was before this run (its partial results were removed)"):
+        from royaltysim.atomic import staged_folder
+        from royaltysim.report import findings, write_report
+        from royaltysim.resources import check_resources
+        from royaltysim.runner import run as run_scenario
 
-        def progress(label: str, step: int, n_steps: int) -> None:
-            bar.update(task, advance=1, description=f"{label}: month {step}/{n_steps}")
+        memory, seconds = _budgets(max_memory, max_time)
+        check_resources(scenario, steps=steps, seeds=seeds, max_memory=memory, max_seconds=seconds, what=str(file))
+        if scenario.sweep is not None:
+            typer.echo(f"note: {file} has a `sweep:` section; `run` runs the base scenario without it ("
+                       f"{seeds or len(scenario.seed_list)} seed(s), {steps or scenario.steps} months). "
+                       f"Run the sweep with: royaltysim sweep {file}")
+        total = len(scenario.schemes) * (steps or scenario.steps)
+        # --out is checked (and its staging folder made) before anything is simulated
+        with staged_folder(out, force=force) as stage:
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("building the world", total=total)
 
-        results = run_scenario(scenario, seed=seed, steps=steps, progress=progress)
-    results.save(out)
-    report = write_report(results, out)
+                def progress(done: int, n_months: int, what: str) -> None:
+                    bar.update(task, completed=done, total=n_months, description=what)
+
+                # --seed alone moves the scenario's seeds to start there; neither keeps the scenario's own
+                n_seeds = seeds if seeds is not None else (None if seed is None else len(scenario.seed_list))
+                results = run_scenario(scenario, seed=seed, seeds=n_seeds, steps=steps, progress=progress)
+            results.save(stage)
+            _name_final_folder(stage, out)
+            write_report(results, stage)
     for line in findings(results):
         typer.echo(f"- {line}")
-    typer.echo(f"{results.runtime_s:.1f} s; report: {report}")
+    typer.echo(f"{results.runtime_s:.1f} s; report: {out / 'report.html'}")
 
 
 @app.command(
     short_help="Run a scenario's parameter sweep (grid / samples x seeds) on Dask, with 95% CIs; resumable.",
     help="Run a scenario's sweep: every parameter point of its `sweep:` section x replicate seeds, each run "
     "comparing all its schemes on common random numbers, on Dask (a local cluster sized to the machine, or "
-    "--scheduler tcp://HOST:8786). Finished runs are kept, so an interrupted sweep resumes where it stopped. "
+    "--scheduler tcp://HOST:8786). Finished runs are kept, so an interrupted sweep resumes where it stopped; "
+    "a run is reused only if its whole scenario, seed and source data are the same. "
     "Writes sweep.parquet (one row per run x scheme x month, swept parameters and seed as columns), "
-    "summary.parquet (mean and 95% CI per scheme and point) and sweep_report.html. "
+    "summary.parquet (mean and 95% CI per scheme and point) and sweep_report.html, each file replaced whole. "
+    "An existing non-empty --out that is not a sweep folder is refused unless --force is given. "
     "Example: royaltysim sweep scenarios/sweep_royalty_rate.yaml --out out/sweep"
 )
 def sweep(
@@ -131,41 +234,63 @@ def sweep(
         str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", help="Local cluster size (default: the machine's cores).")
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Local cluster size (default: the machine's cores)."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="First replicate seed (default: the scenario's seed).")
+        int | None, typer.Option("--seed", min=0, help="First replicate seed (default: the scenario's seed).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an existing non-empty folder that is not a sweep folder.")
+    ] = False,
+    max_memory: MaxMemory = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Run a scenario's parameter sweep with replicates and write tidy tables and a report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from royaltysim.sweep import run_sweep
-    from royaltysim.sweep_report import write_sweep_report
-
     scenario = _load(file)
     if scenario.sweep is None:
-        typer.secho(
-            f"{file} has no `sweep:` section; add one (see scenarios/sweep_royalty_rate.yaml), "
-            "or use `royaltysim run` for a single run.",
-            fg=typer.colors.RED, err=True,
-        )
-        raise typer.Exit(code=2)
-    base = scenario.model_dump(mode="json")
-    base.pop("sweep")
+        _fail(f"{file} has no `sweep:` section; add one (see scenarios/sweep_royalty_rate.yaml), "
+              "or use `royaltysim run` for a single run.")
     out = out if out is not None else Path("out") / file.stem
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"runs done ({total} in all)")
+    def kept() -> str:
+        n = len(list((out / "runs").glob("*.parquet")))
+        return f"the {n} finished run(s) in {out / 'runs'} are kept; rerun the same command to resume"
 
-        result = run_sweep(base, scenario.sweep, out, base_seed=seed, scheduler=scheduler, workers=workers,
-                           source=str(file), progress=progress)
-    report = write_sweep_report(result, title=scenario.question, run=scenario.source.run)
+    with _user_errors(kept):
+        from royaltysim.atomic import check_out_folder, publish_files
+        from royaltysim.resources import check_resources
+        from royaltysim.sweep import SWEEP_MARK, check_workers, default_workers, largest_run, run_sweep
+        from royaltysim.sweep_report import write_sweep_report
+
+        check_workers(workers)
+        check_out_folder(out, force=force, reuse_if=SWEEP_MARK)
+        memory, seconds = _budgets(max_memory, max_time)
+        n_workers = workers or default_workers()
+        # a local cluster holds one run per worker in this machine's memory; remote workers hold their own
+        check_resources(largest_run(scenario), max_memory=memory, max_seconds=seconds,
+                        concurrent=1 if scheduler else n_workers, runs=scenario.sweep.n_runs,
+                        workers=n_workers, what=f"the largest run of {file}'s sweep")
+        base = scenario.model_dump(mode="json")
+        base.pop("sweep")
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("runs", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"runs done ({total} in all)")
+
+            result = run_sweep(base, scenario.sweep, out, base_seed=seed, scheduler=scheduler, workers=workers,
+                               source=str(file), progress=progress, force=force)
+        # the report and its figures are drawn aside, then each file replaces its old version whole
+        with publish_files(out, last="sweep_report.html") as staging:
+            write_sweep_report(result, staging, title=scenario.question, run=scenario.source.run,
+                               measures=list(scenario.compare.measures) or None)
+    report = out / "sweep_report.html"
     typer.echo(f"{result.total} runs ({result.ran} run now, {result.total - result.ran} already done), "
                f"{len(result.failures)} failed; tables in {out}; report: {report}")
     for failure in result.failures:
@@ -192,7 +317,9 @@ def calibrate(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder to write (default: out/<scenario name>).")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
+    force: Force = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Compare the simulated human-streaming economy with the published facts."""
     import pandas as pd
@@ -205,17 +332,22 @@ def calibrate(
     scenario = _load(file)
     out = out if out is not None else Path("out") / file.stem
     console = Console()
-    with console.status(f"simulating {scenario.steps} months of {file}"):
-        run = simulate(scenario, seed=seed)
-    table = compare(run)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scenario.yaml").write_text(
-        f"# resolved scenario; rerun with: royaltysim calibrate {out / 'scenario.yaml'}\n"
-        + scenario_to_yaml(run.scenario)
-    )
-    table.to_parquet(out / "calibration.parquet", index=False)
-    tier_table(run).to_parquet(out / "tiers.parquet", index=False)
-    figure = plot_calibration(run, out / "calibration.png")
+    with _user_errors(lambda: f"{out} is as it was before this run"):
+        from royaltysim.atomic import staged_folder
+        from royaltysim.resources import check_resources
+
+        check_resources(scenario, seeds=1, max_memory=_budgets(max_memory, None)[0], what=str(file))
+        with staged_folder(out, force=force) as stage:  # --out is checked before the simulation
+            with console.status(f"simulating {scenario.steps} months of {file}"):
+                run = simulate(scenario, seed=seed)
+            table = compare(run)
+            (stage / "scenario.yaml").write_text(
+                f"# resolved scenario; rerun with: royaltysim calibrate {out / 'scenario.yaml'}\n"
+                + scenario_to_yaml(run.scenario)
+            )
+            table.to_parquet(stage / "calibration.parquet", index=False)
+            tier_table(run).to_parquet(stage / "tiers.parquet", index=False)
+            figure = plot_calibration(run, stage / "calibration.png")
 
     row = table.iloc[0]
     view = Table(
