@@ -296,7 +296,7 @@ def estimate_sizes(s: Sizes) -> Estimate:
         + s.listeners * PER_LISTENER,
         f"social network (~{s.edges:,.0f} edges)": s.edges * PER_EDGE,
         f"attribution ({s.outputs:,} outputs x {s.creators:,} creators)": cells * PER_CELL,
-        f"creators table ({s.arms} arms x {s.steps} months x {s.creators:,} creators)": creator_months
+        f"creators table ({s.arms} arm{'s' * (s.arms != 1)} x {s.steps} months x {s.creators:,} creators)": creator_months
         * PER_CREATOR_MONTH + s.creators * PER_CREATOR,
     }
     months = s.steps * s.arms

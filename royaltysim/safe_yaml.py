@@ -92,7 +92,7 @@ def load_yaml_text(text: str, where: str = "<string>") -> Any:
             problem = getattr(exc, "problem", None) or str(exc)
             raise YamlError(at, f"YAML syntax error: {problem}") from None
         except RecursionError:
-            raise YamlError(where, f"nested too deeply to read; a scenario nests about 5 levels") from None
+            raise YamlError(where, "nested too deeply to read; a scenario nests about 5 levels") from None
         if node is None:
             return None
         _expanded_size(node, where)

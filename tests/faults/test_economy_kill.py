@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from tests.faults._economy import rsim, scenario_file, small_run, start
