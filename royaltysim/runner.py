@@ -1,7 +1,9 @@
-"""Running a scenario: every arm on common random numbers, over replicate seeds, results as tidy tables.
+"""Running a scenario or its sweep from Python: every arm on common random numbers, over replicate seeds,
+results as tidy tables with their summaries, paired comparisons, report and exports.
 
 :func:`run` is the Python API (``royaltysim.run(path_or_scenario) -> Results``) that the CLI and
-notebooks share. For each replicate seed it builds the world once and runs one
+notebooks share; :func:`sweep` (``royaltysim.sweep(path, out_dir) -> SweepResults``) runs a scenario's
+``sweep:`` section through :func:`royaltysim.sweep.run_sweep`, as ``royaltysim sweep`` does. For each replicate seed it builds the world once and runs one
 :class:`~royaltysim.model.RoyaltyModel` per arm with that seed (common random numbers: within a seed,
 differences between arms come from the rules, not from luck). Seeds run in parallel processes when
 there are several seeds and cores; each seed's tables depend on its seed alone, so the results are the
@@ -14,7 +16,12 @@ same with any number of workers. :class:`Results` holds two tidy DataFrames:
 and derives the run-level ones: :meth:`Results.creator_income` (whole-run money per creator, with
 readable names), :meth:`Results.measures` (every measure per scheme and seed), :meth:`Results.summary`
 (each measure's mean and interval per arm) and :meth:`Results.compare` (paired differences against the
-reference arm, seed by seed, with intervals).
+reference arm, seed by seed, with intervals). :meth:`Results.report` writes the run folder and report
+``royaltysim run`` writes; :meth:`Results.to_csv` and :meth:`Results.to_stata` export every table
+(:mod:`royaltysim.export`).
+
+:class:`SweepResults` has the same surface over a sweep's runs: every summary and comparison is made at
+each parameter point (``point`` and the swept parameters are columns), never pooled over points.
 """
 
 from __future__ import annotations
@@ -25,14 +32,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from attribution.table import AttributionTable
 from royaltysim.config import Scenario, check_scenario, load_scenario, scenario_to_yaml, validate_scenario
 
-__all__ = ["Results", "run", "Progress", "resolve_seeds"]
+if TYPE_CHECKING:
+    from royaltysim.stats import Bounds
+    from royaltysim.sweep import SweepResult
+
+__all__ = ["Results", "SweepResults", "run", "sweep", "Progress", "resolve_seeds"]
 
 #: progress callback: ``(done, total, what)``: simulated months done of ``total`` (arms x seeds x months)
 Progress = Callable[[int, int, str], None]
@@ -108,34 +119,18 @@ class Results:
     def n_creators(self) -> int:
         return int(self.creators["creator"].nunique())
 
-    def _bounds(self, name: str) -> tuple[float | None, float | None]:
-        from royaltysim.measures import measure
-
-        m = measure(name)
-        # a count of creators is bounded by the population
-        return (0.0, float(self.n_creators())) if m.kind == "count" and m.unit == "creators" else m.bounds
-
     def summary(self, measures: Sequence[str] | None = None) -> pd.DataFrame:
         """Each measure's mean over seeds and its 95% interval (inside the measure's bounds), per arm.
 
         Columns: ``scheme, measure, mean, low, high, n, method``.
         """
-        from royaltysim.stats import mean_interval
-
-        table = self.measures()
-        names = list(measures) if measures is not None else [c for c in table.columns if c not in ("scheme", "seed")]
-        rows = []
-        for label in self.labels:
-            g = table[table["scheme"] == label].sort_values("seed")
-            for name in names:
-                iv = mean_interval(g[name].to_numpy(), bounds=self._bounds(name))
-                rows.append({"scheme": label, "measure": name, "mean": iv.estimate, "low": iv.low, "high": iv.high,
-                             "n": iv.n, "method": iv.method})
-        return pd.DataFrame(rows)
+        return _summarise(self.measures(), [], self.labels, measures, lambda _: self.n_creators())
 
     def compare(self, arm: str | None = None, reference: str | None = None,
                 measures: Sequence[str] | None = None, method: str = "t") -> pd.DataFrame:
         """Paired differences ``arm - reference`` of each measure, seed by seed, with 95% intervals.
+
+        ``results.compare("causal", "pro-rata")`` is causal minus pro-rata.
 
         Args:
             arm: one arm (default: every arm but the reference).
@@ -148,27 +143,40 @@ class Results:
             high, p_value, n, method, verdict`` (``verdict``: higher, lower, no detectable difference,
             identical or one seed; see :func:`royaltysim.stats.verdict`).
         """
-        from royaltysim.stats import paired_difference, verdict
+        return _paired(self.measures(), [], self.labels, arm, reference or self.reference_arm, measures, method,
+                       lambda _: self.n_creators())
 
-        reference = reference or self.reference_arm
-        table = self.measures()
-        for label in [reference] + ([arm] if arm else []):
-            if label not in self.labels:
-                raise ValueError(f"no arm {label!r}; arms: {self.labels}")
-        arms = [arm] if arm else [a for a in self.labels if a != reference]
-        names = list(measures) if measures is not None else [c for c in table.columns if c not in ("scheme", "seed")]
-        ref = table[table["scheme"] == reference].set_index("seed").sort_index()
-        rows = []
-        for label in arms:
-            g = table[table["scheme"] == label].set_index("seed").reindex(ref.index)
-            for name in names:
-                iv = paired_difference(g[name].to_numpy(), ref[name].to_numpy(), bounds=self._bounds(name),
-                                       method=method)  # type: ignore[arg-type]
-                rows.append({"scheme": label, "reference": reference, "measure": name,
-                             "arm_mean": float(g[name].mean()), "reference_mean": float(ref[name].mean()),
-                             "difference": iv.estimate, "low": iv.low, "high": iv.high, "p_value": iv.p_value,
-                             "n": iv.n, "method": iv.method, "verdict": verdict(iv)})
-        return pd.DataFrame(rows)
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the run by the name of its file: ``model``, ``creators``, ``creator_income``,
+        ``measures``, ``summary`` and (with more than one arm) ``comparisons``."""
+        out = {"model": self.model, "creators": self.creators, "creator_income": self.creator_income(),
+               "measures": self.measures(), "summary": self.summary()}
+        if len(self.labels) > 1:
+            out["comparisons"] = self.compare()
+        return out
+
+    def report(self, out_dir: str | Path) -> Path:
+        """Write the run folder ``royaltysim run`` writes (:meth:`save`, then ``report.html`` and its figures).
+
+        Files of the same names in ``out_dir`` are replaced. Returns the path of ``report.html``.
+        """
+        from royaltysim.report import write_report
+
+        self.save(out_dir)
+        return write_report(self, out_dir)
+
+    def to_csv(self, folder: str | Path, tables: Sequence[str] | None = None) -> list[Path]:
+        """Write each table (default: all of :meth:`tables`) as ``<name>.csv``, and ``scenario.yaml`` beside them."""
+        return _export(self.tables(), self.scenario, "run", folder, tables, "csv")
+
+    def to_stata(self, folder: str | Path, tables: Sequence[str] | None = None) -> list[Path]:
+        """Write each table (default: all of :meth:`tables`) as a Stata file ``<name>.dta``, and ``scenario.yaml``.
+
+        Variable names follow Stata's rules (:func:`stata_names`: ``schemes[1].ai.params.top_k`` becomes
+        ``schemes_1_ai_params_top_k``, at most 32 characters); each variable's label is its column name here.
+        Files are Stata 14+ (format 118: Unicode names, long strings).
+        """
+        return _export(self.tables(), self.scenario, "run", folder, tables, "dta")
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the resolved scenario and every table into ``out_dir``.
@@ -179,10 +187,7 @@ class Results:
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / SCENARIO_FILE).write_text(
-            f"# resolved scenario (all defaults filled in); rerun with: royaltysim run {out / SCENARIO_FILE}\n"
-            + scenario_to_yaml(self.scenario)
-        )
+        _write_scenario(self.scenario, out, "run")
         self.model.to_parquet(out / MODEL_FILE, index=False)
         self.creators.to_parquet(out / CREATORS_FILE, index=False)
         self.creator_income().to_parquet(out / CREATOR_INCOME_FILE, index=False)
@@ -190,6 +195,97 @@ class Results:
         if len(self.labels) > 1:
             self.compare().to_parquet(out / COMPARISONS_FILE, index=False)
         return out
+
+
+# ------------------------------------------------------------------ summaries, paired comparisons and exports
+def _bounds(name: str, n_creators: int | None) -> Bounds:
+    from royaltysim.measures import measure
+
+    m = measure(name)  # a KeyError lists the measures there are
+    # a count of creators is bounded by the population
+    return (0.0, float(n_creators)) if m.kind == "count" and m.unit == "creators" and n_creators else m.bounds
+
+
+def _measure_names(table: pd.DataFrame, measures: Sequence[str] | None) -> list[str]:
+    from royaltysim.measures import MEASURES, measure
+
+    if measures is None:
+        return [c for c in table.columns if c in MEASURES]
+    return [measure(name).name for name in measures]  # a KeyError lists the measures there are
+
+
+def _groups(table: pd.DataFrame, keys: list[str]):
+    """``(key values, rows)`` of each group of ``keys`` (the whole table once when there are none)."""
+    if table.empty:  # a sweep none of whose runs finished
+        return
+    if not keys:
+        yield (), table
+        return
+    for key, g in table.groupby(keys, sort=True, dropna=False):
+        yield (key if isinstance(key, tuple) else (key,)), g
+
+
+def _summarise(table: pd.DataFrame, keys: list[str], labels: list[str], measures: Sequence[str] | None,
+               n_creators: Callable[[pd.DataFrame], int | None]) -> pd.DataFrame:
+    """Each measure's mean over seeds with its interval, per arm within each group of ``keys``."""
+    from royaltysim.stats import mean_interval
+
+    names = _measure_names(table, measures)
+    rows = []
+    for key, group in _groups(table, keys):
+        n = n_creators(group)
+        for label in labels:
+            g = group[group["scheme"] == label].sort_values("seed")
+            if g.empty:
+                continue
+            for name in names:
+                iv = mean_interval(g[name].to_numpy(dtype=float), bounds=_bounds(name, n))
+                rows.append({**dict(zip(keys, key)), "scheme": label, "measure": name, "mean": iv.estimate,
+                             "low": iv.low, "high": iv.high, "n": iv.n, "method": iv.method})
+    return pd.DataFrame(rows, columns=[*keys, "scheme", "measure", "mean", "low", "high", "n", "method"])
+
+
+def _paired(table: pd.DataFrame, keys: list[str], labels: list[str], arm: str | None, reference: str,
+            measures: Sequence[str] | None, method: str, n_creators: Callable[[pd.DataFrame], int | None]) -> pd.DataFrame:
+    """Paired differences ``arm - reference`` seed by seed, within each group of ``keys``."""
+    from royaltysim.stats import paired_difference, verdict
+
+    for label in [reference] + ([arm] if arm else []):
+        if label not in labels:
+            raise ValueError(f"no arm {label!r}; arms: {labels}")
+    arms = [arm] if arm else [a for a in labels if a != reference]
+    names = _measure_names(table, measures)
+    rows = []
+    for key, group in _groups(table, keys):
+        n = n_creators(group)
+        ref = group[group["scheme"] == reference].set_index("seed").sort_index()
+        for label in arms:
+            g = group[group["scheme"] == label].set_index("seed").reindex(ref.index)
+            for name in names:
+                iv = paired_difference(g[name].to_numpy(dtype=float), ref[name].to_numpy(dtype=float),
+                                       bounds=_bounds(name, n), method=method)  # type: ignore[arg-type]
+                rows.append({**dict(zip(keys, key)), "scheme": label, "reference": reference, "measure": name,
+                             "arm_mean": float(g[name].mean()), "reference_mean": float(ref[name].mean()),
+                             "difference": iv.estimate, "low": iv.low, "high": iv.high, "p_value": iv.p_value,
+                             "n": iv.n, "method": iv.method, "verdict": verdict(iv)})
+    return pd.DataFrame(rows, columns=[*keys, "scheme", "reference", "measure", "arm_mean", "reference_mean",
+                                       "difference", "low", "high", "p_value", "n", "method", "verdict"])
+
+
+def _write_scenario(scenario: Scenario, out: Path, command: str) -> Path:
+    path = out / SCENARIO_FILE
+    path.write_text(f"# resolved scenario (all defaults filled in); rerun with: royaltysim {command} {path}\n"
+                    + scenario_to_yaml(scenario))
+    return path
+
+
+def _export(tables: dict[str, pd.DataFrame], scenario: Scenario, command: str, folder: str | Path,
+            names: Sequence[str] | None, fmt: str) -> list[Path]:
+    """Write the chosen tables with :func:`royaltysim.export.write_tables`, and the resolved scenario beside them."""
+    from royaltysim.export import write_tables
+
+    written = write_tables(tables, folder, fmt, names, data_label=scenario.question)  # type: ignore[arg-type]
+    return [*written, _write_scenario(scenario, Path(folder), command)]
 
 
 def _as_scenario(scenario_or_path: Scenario | str | Path | dict[str, Any]) -> Scenario:
@@ -342,3 +438,180 @@ def run(
         runtime_s=time.perf_counter() - start,
         names=names,
     )
+
+
+@dataclass
+class SweepResults:
+    """The outcome of a sweep: every (parameter point, seed) run of every arm, with the surface of :class:`Results`.
+
+    Summaries and comparisons are made at each parameter point (``point`` and the swept parameters are their
+    first columns); a comparison is paired over the seeds, which every point runs alike.
+
+    Attributes:
+        scenario: the resolved scenario, its ``sweep:`` section as run (replicates and steps included).
+        result: what :func:`royaltysim.sweep.run_sweep` returned (the tables it wrote in :attr:`out_dir`).
+        names: readable name of each creator key.
+    """
+
+    scenario: Scenario
+    result: SweepResult
+    names: dict[str, str] = field(default_factory=dict)
+    _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def out_dir(self) -> Path:
+        """The sweep folder (its runs, tables and report)."""
+        return self.result.out_dir
+
+    @property
+    def params(self) -> list[str]:
+        """The swept parameters (dotted scenario paths), each a column of every table."""
+        return list(self.result.params)
+
+    @property
+    def failures(self) -> list[dict]:
+        """Runs that raised: their parameters, seed, error and traceback."""
+        return list(self.result.failures)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per (run, scheme, month) with ``point``, the parameters and the seed (``sweep.parquet``)."""
+        return self.result.table
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.scenario.labels)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(int(s) for s in self.result.table["seed"].unique()) if not self.result.table.empty else []
+
+    @property
+    def reference_arm(self) -> str:
+        """The arm every other arm is compared with (the scenario's ``compare.reference``, else the first)."""
+        return self.scenario.reference_arm
+
+    def measures(self) -> pd.DataFrame:
+        """Every run-level measure, one row per (run, scheme), with ``point``, the parameters and ``seed``."""
+        return self.result.measures
+
+    def creator_income(self) -> pd.DataFrame:
+        """Whole-run money per (run, scheme, creator), with ``name``, the parameters and ``seed``."""
+        if "creator_income" not in self._cache:
+            table = self.result.creator_income.copy()
+            if not table.empty:
+                table.insert(int(table.columns.get_loc("creator")) + 1, "name",
+                             table["creator"].map(self.names).fillna(table["creator"]))
+            self._cache["creator_income"] = table
+        return self._cache["creator_income"]
+
+    def _keys(self) -> list[str]:
+        return ["point", *[p for p in self.params if p in self.measures().columns]]
+
+    def _n_creators(self) -> Callable[[pd.DataFrame], int | None]:
+        income = self.result.creator_income
+        if income.empty:
+            return lambda _: None
+        per_run = income.groupby("run_id")["creator"].nunique()
+        return lambda rows: int(per_run.reindex(rows["run_id"].unique()).max())
+
+    def summary(self, measures: Sequence[str] | None = None) -> pd.DataFrame:
+        """Each measure's mean over seeds and its 95% interval, per parameter point and arm.
+
+        Columns: ``point``, the parameters, ``scheme, measure, mean, low, high, n, method``.
+        """
+        return _summarise(self.measures(), self._keys(), self.labels, measures, self._n_creators())
+
+    def compare(self, arm: str | None = None, reference: str | None = None,
+                measures: Sequence[str] | None = None, method: str = "t") -> pd.DataFrame:
+        """Paired differences ``arm - reference`` of each measure at each parameter point, seed by seed.
+
+        Arguments and columns as :meth:`Results.compare`, with ``point`` and the parameters first.
+        """
+        return _paired(self.measures(), self._keys(), self.labels, arm, reference or self.reference_arm, measures,
+                       method, self._n_creators())
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name: ``sweep`` (monthly rows), ``creator_income``, ``measures``, ``summary`` (of the
+        run-level measures, as :meth:`summary`) and (with more than one arm) ``comparisons``."""
+        out = {"sweep": self.table, "creator_income": self.creator_income(), "measures": self.measures(),
+               "summary": self.summary()}
+        if len(self.labels) > 1:
+            out["comparisons"] = self.compare()
+        return out
+
+    def report(self, out_dir: str | Path | None = None) -> Path:
+        """Write the report ``royaltysim sweep`` writes (``sweep_report.html`` and its figures) into ``out_dir``
+        (default: the sweep folder, whose tables it cites). Returns its path."""
+        from royaltysim.sweep_report import write_sweep_report
+
+        return write_sweep_report(self.result, out_dir, title=self.scenario.question, run=self.scenario.source.run,
+                                  measures=list(self.scenario.compare.measures) or None)
+
+    def to_csv(self, folder: str | Path, tables: Sequence[str] | None = None) -> list[Path]:
+        """Write each table (default: all of :meth:`tables`) as ``<name>.csv``, and ``scenario.yaml`` beside them."""
+        return _export(self.tables(), self.scenario, "sweep", folder, tables, "csv")
+
+    def to_stata(self, folder: str | Path, tables: Sequence[str] | None = None) -> list[Path]:
+        """Write each table (default: all of :meth:`tables`) as a Stata file ``<name>.dta`` (see
+        :meth:`Results.to_stata`), and ``scenario.yaml`` beside them."""
+        return _export(self.tables(), self.scenario, "sweep", folder, tables, "dta")
+
+
+def sweep(
+    scenario_or_path: Scenario | str | Path | dict[str, Any],
+    out_dir: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    replicates: int | None = None,
+    steps: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> SweepResults:
+    """Run a scenario's ``sweep:`` section (parameter points x replicate seeds) on Dask, as ``royaltysim sweep``.
+
+    ``royaltysim.sweep`` is also the module :mod:`royaltysim.sweep`; calling it calls this function.
+
+    Args:
+        scenario_or_path: a scenario with a ``sweep:`` section (YAML path, dict or :class:`Scenario`).
+        out_dir: the sweep folder; finished runs in it are reused (the sweep resumes). Default for a path:
+            ``out/<file name without .yaml>``, as the command line.
+        seed: the first replicate seed (default: the scenario's ``seed``).
+        replicates: seeds per point (default: the sweep's ``replicates``).
+        steps: months of every run (default: the sweep's ``steps``, else the scenario's).
+        workers: local Dask cluster size (default: the usable cores); ``scheduler``: an existing cluster's address.
+        progress: called as ``progress(done, total)`` as runs finish.
+        force: write into an existing non-empty folder that is not a sweep folder.
+
+    Raises:
+        royaltysim.sweep.SweepError: no ``sweep:`` section, bad overrides, or what :func:`royaltysim.sweep.run_sweep`
+            refuses (bad workers, an unreachable scheduler, a folder that holds other results).
+    """
+    from pydantic import ValidationError
+
+    from royaltysim.sweep import SweepError, SweepSpec, run_sweep
+
+    scenario = _as_scenario(scenario_or_path)
+    named = isinstance(scenario_or_path, (str, Path))
+    if scenario.sweep is None:
+        raise SweepError(f"{scenario_or_path if named else 'the scenario'} has no `sweep:` section; add one (see "
+                         "docs/scenarios.md), or use royaltysim.run for a single run")
+    overrides = {k: v for k, v in (("replicates", replicates), ("steps", steps)) if v is not None}
+    try:
+        spec = SweepSpec.model_validate({**scenario.sweep.model_dump(), **overrides})
+    except ValidationError as err:
+        raise SweepError(f"sweep overrides {overrides}: {err}") from None
+    if out_dir is None:
+        if not named:
+            raise SweepError("give out_dir, the sweep folder (a scenario that is not a file has no default folder)")
+        out_dir = Path("out") / Path(scenario_or_path).stem
+    base = scenario.model_dump(mode="json")
+    base.pop("sweep")
+    result = run_sweep(base, spec, out_dir, base_seed=seed, scheduler=scheduler, workers=workers,
+                       source=str(scenario_or_path) if named else "scenario", progress=progress, force=force)
+    creators = list(dict.fromkeys(result.creator_income["creator"])) if not result.creator_income.empty else []
+    resolved = scenario.model_copy(update={"sweep": spec, **({"seed": int(seed)} if seed is not None else {})})
+    return SweepResults(scenario=resolved, result=result,
+                        names=_creator_names(scenario, creators, None))
