@@ -21,11 +21,18 @@ Every number is computed here from :class:`~royaltysim.runner.Results` (its run-
 Money is in the platform's fee currency ("$") a month, for the simulated platform's listeners; the
 report states its payout per stream, which ``royaltysim calibrate`` checks against the published
 $0.003-0.005.
+
+The report links the documentation of every mechanism the run used (:func:`mechanism_links`): each
+arm's schemes to their section of ``docs/schemes.md``, and the model's processes (listening, settlement,
+creators' decisions, AI quality, true contribution, stochasticity, measures) to their sections of
+``docs/ODD.md``, by GitHub's heading anchors (:func:`github_slug`).
 """
 
 from __future__ import annotations
 
 import html
+import os
+import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +61,11 @@ __all__ = [
     "unallocated_findings",
     "write_report",
     "FIGURES",
+    "DOCS",
+    "github_slug",
+    "doc_href",
+    "arm_links",
+    "mechanism_links",
 ]
 
 FIGURES = {
@@ -647,6 +659,103 @@ def _figures(results: Results, out: Path, bands: pd.DataFrame) -> dict[str, str]
     return made
 
 
+# ----------------------------------------------------------------------------------------- links to the docs
+
+#: the documentation of the model (``docs/`` of the source tree)
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+_ODD = "ODD.md"
+_SCHEMES = "schemes.md"
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens
+    (``"7.4 Creators' decisions"`` -> ``"74-creators-decisions"``, ``"`pro_rata`"`` -> ``"pro_rata"``)."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def doc_href(doc: str, heading: str, out_dir: Path, docs: str | Path = DOCS) -> str | None:
+    """The link to ``heading`` of ``docs/<doc>`` from a page in ``out_dir``.
+
+    ``docs`` is the docs folder (the link is relative to ``out_dir``, so the run folder and the source tree
+    move together) or a URL it is published at. None when the folder has no such file (an installed package
+    without its source tree): the report then names the section without a link.
+    """
+    anchor = github_slug(heading)
+    if isinstance(docs, str) and re.match(r"^[a-z][a-z0-9+.-]*://", docs):
+        return f"{docs.rstrip('/')}/{doc}#{anchor}"
+    target = Path(docs) / doc
+    if not target.is_file():
+        return None
+    try:
+        path = os.path.relpath(target.resolve(), Path(out_dir).resolve())
+    except ValueError:  # another drive (Windows): no relative path
+        return f"{target.resolve().as_uri()}#{anchor}"
+    return f"{Path(path).as_posix()}#{anchor}"
+
+
+def _link(doc: str, heading: str, out_dir: Path, docs: str | Path, text: str | None = None) -> dict:
+    return {"text": text or heading.replace("`", ""), "href": doc_href(doc, heading, out_dir, docs),
+            "where": f"docs/{doc}, {heading.replace('`', '')}"}
+
+
+def arm_links(results: Results, out_dir: Path, docs: str | Path = DOCS) -> list[dict]:
+    """Each arm with the scheme of each pool, its parameters, and the link to the scheme's section of schemes.md.
+
+    One dict per arm: ``label`` and ``pools``, a list of ``{pool, scheme: link, params}``.
+    """
+    rows = []
+    for arm in results.scenario.schemes:
+        pools = []
+        for pool, spec in (("human pool", arm.human), ("AI pool", arm.ai)):
+            params = ", ".join(f"{k} {v}" for k, v in spec.params.items())
+            pools.append({"pool": pool, "scheme": _link(_SCHEMES, f"`{spec.name}`", out_dir, docs), "params": params})
+        rows.append({"label": arm.label, "pools": pools})
+    return rows
+
+
+def mechanism_links(results: Results, out_dir: Path, docs: str | Path = DOCS) -> list[dict]:
+    """The model's mechanisms this run used, each with a line on what it does here and its ODD section.
+
+    One dict per mechanism: ``what`` (a sentence about this run) and ``link`` (``text``, ``href``, ``where``).
+    """
+    sc = results.scenario
+    b = sc.source
+    behaviour = sc.behaviour
+    choices = ["exit and re-entry", "releases", "strategy choice"]
+    choices += [name for name, on in (("opting out of AI training", behaviour.opt_out),
+                                      ("imitating the AI's style", behaviour.imitation),
+                                      ("flooding the catalogue", behaviour.flooding)) if on]
+    n = results.n_creators()
+    truth = (f"Who the creators are (a population of {n:,} drawn to match the attribution run's statistics) and what "
+             "counts as their true contribution (the population's own causal attribution)" if b.kind == "fitted" else
+             f"Who the creators are (the {n:,} creators of the attribution run {b.run}) and what counts as their true "
+             f"contribution ({results.reference or b.reference})")
+    if b.attribution_snr is not None:
+        truth += f"; causal schemes paid on it plus noise at a signal-to-noise ratio of {b.attribution_snr:g}"
+    items = [
+        ("A month, step by step, and how the arms and seeds are run", "3 Process overview and scheduling"),
+        ("How the world each seed shares across arms is drawn", "5 Initialisation"),
+        ("The random numbers, and why arms of one seed differ only by their rules (common random numbers)",
+         "4.9 Stochasticity"),
+        (f"How {sc.consumers.n:,} listeners choose what to play: taste, popularity and word of mouth",
+         "7.1 Listening"),
+        ("How revenue becomes the human-streams pool and the AI pool, and how each arm's schemes pay them",
+         "7.2 Revenue, pools and settlement"),
+        ("What creators read from the market before they decide", "7.3 What creators learn from the market"),
+        (f"Creators' decisions in this run: {', '.join(choices)}", "7.4 Creators' decisions"),
+    ]
+    if sc.platform.ai_listening_share > 0:
+        items.append(("How the AI's quality follows the catalogues it is trained on", "7.5 AI quality"))
+    items += [
+        (truth, "7.6 Creator populations and true contribution"),
+        ("What is recorded each month, and how run-level measures and paired comparisons are made",
+         "4.11 Observation"),
+        ("Listener welfare and the inequality measures", "7.7 Welfare and measures"),
+    ]
+    return [{"what": what, "link": _link(_ODD, heading, out_dir, docs, f"ODD {heading}")} for what, heading in items]
+
+
 # ----------------------------------------------------------------------------------------- the page
 
 
@@ -687,8 +796,11 @@ def _creator_rows(results: Results, table: pd.DataFrame | None) -> tuple[list[st
     return head, rows
 
 
-def write_report(results: Results, out_dir: str | Path) -> Path:
-    """Write ``report.html`` and its PNG figures into ``out_dir``; returns the HTML path."""
+def write_report(results: Results, out_dir: str | Path, docs: str | Path = DOCS) -> Path:
+    """Write ``report.html`` and its PNG figures into ``out_dir``; returns the HTML path.
+
+    ``docs``: where the report's links to the documentation point (see :func:`doc_href`).
+    """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     out = Path(out_dir)
@@ -720,6 +832,10 @@ def write_report(results: Results, out_dir: str | Path) -> Path:
         runtime=f"{results.runtime_s:.1f}",
         reference=results.reference,
         payout=f"{payout_per_stream(results):.4f}",
+        arms=arm_links(results, out, docs),
+        mechanisms=mechanism_links(results, out, docs),
+        pools_link=_link(_SCHEMES, "The two pools", out, docs, "the two pools"),
+        truth_link=_link(_ODD, "7.6 Creator populations and true contribution", out, docs, "ODD 7.6"),
     )
     path = out / "report.html"
     path.write_text(page)
