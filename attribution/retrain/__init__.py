@@ -75,7 +75,7 @@ Modules: :mod:`.config` (what to retrain), :mod:`.plan` (the run's inputs and on
 
 from __future__ import annotations
 
-from ..groundtruth_files import HELDOUT, OUTPUTS_FINGERPRINT, REST, creator_contribution
+from ..groundtruth_files import GROUND_TRUTH_DIR, HELDOUT, OUTPUTS_FINGERPRINT, REST, creator_contribution
 from .collect import GroundTruth, LdsTruth, collect_groundtruth, load_groundtruth
 from .config import GroundTruthConfig, GroundTruthConfigError, load_groundtruth_config
 from .execute import GroundTruthRun, output_utilities, run_groundtruth, train_job
@@ -94,6 +94,7 @@ __all__ = [
     "LdsTruth",
     "control_mask",
     "OUTPUTS_FINGERPRINT",
+    "GROUND_TRUTH_DIR",
     "load_groundtruth_config",
     "load_run_inputs",
     "plan_jobs",
