@@ -252,3 +252,10 @@ def _umask() -> int:
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     return 0o022
+
+
+def name_final_folder(stage: str | Path, out: str | Path) -> None:
+    """``scenario.yaml``'s rerun line names the folder it was written in: make it the final one, not the stage."""
+    path = Path(stage) / "scenario.yaml"
+    if path.is_file():
+        write_text_atomic(path, path.read_text(encoding="utf-8").replace(str(stage), str(out), 1))

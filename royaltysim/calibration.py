@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PublishedFact",
-    "Tier",
     "PUBLISHED_FACTS",
     "LUMINATE_2024_TIERS",
     "CalibrationRun",

@@ -88,15 +88,6 @@ def _budgets(max_memory: str | None, max_time: str | None) -> tuple[int | None, 
         raise ResourceError(f"--max-memory / --max-time: {err}") from None
 
 
-def _name_final_folder(stage: Path, out: Path) -> None:
-    """scenario.yaml's rerun line names the folder it was written in: make it the final one, not the stage."""
-    from royaltysim.atomic import write_text_atomic
-
-    path = stage / "scenario.yaml"
-    if path.is_file():
-        write_text_atomic(path, path.read_text(encoding="utf-8").replace(str(stage), str(out), 1))
-
-
 MaxMemory = Annotated[
     str | None,
     typer.Option("--max-memory", help="Memory the run may use, e.g. 16G (default: this machine's memory). The "
@@ -180,7 +171,7 @@ def run(
     scenario = _load(file)
     out = out if out is not None else Path("out") / file.stem
     with _user_errors(lambda: f"{out} is as it was before this run (its partial results were removed)"):
-        from royaltysim.atomic import staged_folder
+        from royaltysim.atomic import name_final_folder, staged_folder
         from royaltysim.report import findings, write_report
         from royaltysim.resources import check_resources
         from royaltysim.runner import run as run_scenario
@@ -206,8 +197,8 @@ def run(
                 # --seed alone moves the scenario's seeds to start there; neither keeps the scenario's own
                 n_seeds = seeds if seeds is not None else (None if seed is None else len(scenario.seed_list))
                 results = run_scenario(scenario, seed=seed, seeds=n_seeds, steps=steps, progress=progress)
-            results.save(stage)
-            _name_final_folder(stage, out)
+            results.write_tables(stage)
+            name_final_folder(stage, out)
             write_report(results, stage)
     for line in findings(results):
         typer.echo(f"- {line}")

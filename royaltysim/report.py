@@ -42,7 +42,7 @@ import pandas as pd
 
 from royaltysim import metrics
 from royaltysim.measures import DEFAULT_QUESTION_MEASURES, MEASURES, Measure, rank_bands
-from royaltysim.stats import mean_interval, paired_difference, verdict
+from royaltysim.stats import paired_difference, verdict
 
 if TYPE_CHECKING:
     from royaltysim.runner import Results

@@ -155,15 +155,22 @@ class Results:
             out["comparisons"] = self.compare()
         return out
 
-    def report(self, out_dir: str | Path) -> Path:
+    def report(self, out_dir: str | Path, force: bool = False) -> Path:
         """Write the run folder ``royaltysim run`` writes (:meth:`save`, then ``report.html`` and its figures).
 
-        Files of the same names in ``out_dir`` are replaced. Returns the path of ``report.html``.
+        As the command does, the folder is written beside ``out_dir`` and swapped in whole, so an interrupted
+        call leaves ``out_dir`` as it was; a ``out_dir`` that already holds results is refused unless
+        ``force=True``. Returns the path of ``report.html``.
         """
+        from royaltysim.atomic import name_final_folder, staged_folder
         from royaltysim.report import write_report
 
-        self.save(out_dir)
-        return write_report(self, out_dir)
+        out = Path(out_dir)
+        with staged_folder(out, force=force) as stage:
+            self.write_tables(stage)
+            page = write_report(self, stage)
+            name_final_folder(stage, out)
+        return out / Path(page).name
 
     def to_csv(self, folder: str | Path, tables: Sequence[str] | None = None) -> list[Path]:
         """Write each table (default: all of :meth:`tables`) as ``<name>.csv``, and ``scenario.yaml`` beside them."""
@@ -178,15 +185,25 @@ class Results:
         """
         return _export(self.tables(), self.scenario, "run", folder, tables, "dta")
 
-    def save(self, out_dir: str | Path) -> Path:
+    def save(self, out_dir: str | Path, force: bool = False) -> Path:
         """Write the resolved scenario and every table into ``out_dir``.
 
         ``scenario.yaml``, ``model.parquet``, ``creators.parquet``, ``creator_income.parquet`` (whole-run money
         per creator), ``measures.parquet`` (run-level measures per scheme and seed) and ``comparisons.parquet``
-        (paired differences against the reference arm).
+        (paired differences against the reference arm). Written beside ``out_dir`` and swapped in whole (see
+        :meth:`report`); a ``out_dir`` that already holds results is refused unless ``force=True``.
         """
+        from royaltysim.atomic import name_final_folder, staged_folder
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        with staged_folder(out, force=force) as stage:
+            self.write_tables(stage)
+            name_final_folder(stage, out)
+        return out
+
+    def write_tables(self, out: Path) -> Path:
+        """Write the scenario and tables into the existing folder ``out``, file by file (no staging: for a
+        caller that stages the folder itself, as `royaltysim run` does)."""
         _write_scenario(self.scenario, out, "run")
         self.model.to_parquet(out / MODEL_FILE, index=False)
         self.creators.to_parquet(out / CREATORS_FILE, index=False)

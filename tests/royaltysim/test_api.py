@@ -257,3 +257,27 @@ def test_sweep_report_and_exports(sweep_results: SweepResults, tmp_path: Path) -
     for name, table in tables.items():
         _assert_reads_back(tmp_path / "dta" / f"{name}.dta", table)
     assert "platform_ai_pool_rate" in pd.read_stata(tmp_path / "dta" / "measures.dta").columns
+
+
+def test_report_and_save_replace_a_folder_whole_or_not_at_all(results: royaltysim.Results, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like `royaltysim run`: results already there are refused without force, and a failure mid-way
+    leaves the folder exactly as it was (issue 13)."""
+    from royaltysim.atomic import OutputFolderError
+
+    out = tmp_path / "run"
+    results.save(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(OutputFolderError, match="--force"):
+        results.report(out)
+    import royaltysim.report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while drawing the figures")
+
+    monkeypatch.setattr(royaltysim.report, "write_report", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        results.report(out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left behind
+    assert "rerun with: royaltysim run " + str(out / "scenario.yaml") in (out / "scenario.yaml").read_text()

@@ -7,7 +7,6 @@ import itertools
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from royaltysim.sweep_report import _crossings, _effects, _line_plots, could_not_matter, sweep_summary
 
