@@ -114,3 +114,12 @@ def cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def build(cfg: Path, run: Path, *extra: str):
+    """``royaltysim attribution build CFG --out RUN -q`` in this process; returns typer's result."""
+    from typer.testing import CliRunner
+
+    from royaltysim.cli import app
+
+    return CliRunner().invoke(app, ["attribution", "build", str(cfg), "--out", str(run), "-q", *map(str, extra)])

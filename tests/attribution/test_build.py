@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from attribution.midi import write_midi
 from attribution.table import AttributionTable
 from royaltysim.cli import app
+from tests.attribution.catalogue import TINY_CONFIG
 
 
 def _catalogue(folder, n_per_creator=3):
@@ -35,15 +36,7 @@ def _catalogue(folder, n_per_creator=3):
 def built_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("catalogue")
     _catalogue(root)
-    cfg = {
-        "name": "t",
-        "corpus": {"source": "midi_folder", "manifest": "manifest.csv"},
-        "split": {"validation_fraction": 0.34, "min_pieces_for_validation": 3},
-        "model": {"block_size": 32, "n_layer": 1, "n_head": 2, "d_model": 16},
-        "train": {"steps": 30, "batch_size": 8, "warmup_steps": 5, "checkpoints": [0.5, 1.0], "eval_every": 15},
-        "generation": {"n_outputs": 3, "length": 33, "top_k": 10},
-        "trak": {"proj_dim": 8, "batch_size": 8, "segment_events": 8},
-    }
+    cfg = {k: v for k, v in TINY_CONFIG.items() if k != "threads"}
     (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     run = root / "run"
     result = CliRunner().invoke(app, ["attribution", "build", str(root / "cfg.yaml"), "--out", str(run), "-q"])

@@ -4,35 +4,19 @@ written; a crash-prone config no longer leaves a record that refuses its fix (is
 from __future__ import annotations
 
 import resource
-import shutil
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from royaltysim.cli import app
-from tests.attribution.catalogue import cli, folder_digest, write_catalogue, write_config
+from tests.attribution.catalogue import cli, folder_digest, write_config
 
 
 def _run(*args):
     result = CliRunner().invoke(app, ["attribution", *map(str, args)])
     assert "Traceback" not in result.output
     return result
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    base = tmp_path_factory.mktemp("errors")
-    write_catalogue(base)
-    result = _run("build", write_config(base), "--out", base / "run", "-q")
-    assert result.exit_code == 0, result.output
-    return base
-
-
-@pytest.fixture
-def work(built, tmp_path):
-    shutil.copytree(built, tmp_path / "w")
-    return tmp_path / "w"
 
 
 def test_heads_that_do_not_divide_the_width_are_a_config_error_and_the_fix_then_builds(work):
@@ -101,7 +85,7 @@ def test_a_yaml_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path):
     assert "aliases" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_readers_refuse_a_run_whose_files_changed_after_the_build(work):
+def test_readers_refuse_a_run_whose_files_changed_after_thebuild(work):
     with open(work / "run" / "attribution.parquet", "ab") as fh:
         fh.write(b"\0")
     for command in (["show", work / "run"], ["passages", work / "run", "out000"]):

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from attribution.errors import CheckpointError
-from royaltysim.cli import app
-from tests.attribution.catalogue import folder_digest, plant_pickle, write_catalogue, write_config
-
-
-def _build(cfg, run, *extra):
-    return CliRunner().invoke(app, ["attribution", "build", str(cfg), "--out", str(run), "-q", *extra])
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pickle")
-    write_catalogue(base)
-    result = _build(write_config(base), base / "run")
-    assert result.exit_code == 0, result.output
-    return base
-
-
-@pytest.fixture
-def work(built, tmp_path):
-    shutil.copytree(built, tmp_path / "w")
-    return tmp_path / "w"
+from tests.attribution.catalogue import build, folder_digest, plant_pickle
 
 
 @pytest.mark.parametrize("planted", ["last.pt", "ckpt_000030.pt", "ckpt_000015.pt"])
@@ -37,7 +15,7 @@ def test_a_planted_checkpoint_is_refused_with_a_message_and_never_run(work, plan
     marker = work / "PWNED"
     plant_pickle(work / "run" / "model" / planted, marker)
     before = folder_digest(work / "run")
-    result = _build(work / "cfg.yaml", work / "run")
+    result = build(work / "cfg.yaml", work / "run")
     assert result.exit_code == 2, result.output
     assert planted in result.output and "not only weights" in result.output and "Traceback" not in result.output
     assert not marker.exists()
@@ -76,5 +54,5 @@ def test_what_the_project_writes_loads_safely_and_a_planted_checkpoint_does_not(
 def test_a_truncated_checkpoint_is_a_message(work):
     last = work / "run" / "model" / "last.pt"
     last.write_bytes(last.read_bytes()[:300])
-    result = _build(work / "cfg.yaml", work / "run")
+    result = build(work / "cfg.yaml", work / "run")
     assert result.exit_code == 2 and "not a readable checkpoint" in result.output and "Traceback" not in result.output

@@ -4,58 +4,34 @@ build leaves its folder byte-identical (issue 13, findings 1 and 4)."""
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from attribution.errors import RunFolderError
-from royaltysim.cli import app
-from tests.attribution.catalogue import folder_digest, transpose, write_catalogue, write_config
-
-
-def _build(cfg, run, *extra):
-    return CliRunner().invoke(app, ["attribution", "build", str(cfg), "--out", str(run), "-q", *extra])
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A catalogue, its config and a finished run, built once; tests work on copies."""
-    base = tmp_path_factory.mktemp("reuse")
-    write_catalogue(base)
-    cfg = write_config(base)
-    result = _build(cfg, base / "run")
-    assert result.exit_code == 0, result.output
-    return base
-
-
-@pytest.fixture
-def work(built, tmp_path):
-    shutil.copytree(built, tmp_path / "w")
-    return tmp_path / "w"
+from tests.attribution.catalogue import build, folder_digest, transpose, write_config
 
 
 def _scores(run):
     return pd.read_parquet(run / "attribution.parquet").sort_values(["method", "output_id", "train_id"])
 
 
-def test_an_edited_piece_is_refused_untouched_and_force_rebuilds_like_a_fresh_build(work):
+def test_an_edited_piece_is_refused_untouched_and_force_rebuilds_like_a_freshbuild(work):
     run = work / "run"
     transpose(work / "ada_0.mid")  # same rhythm, other pitches: the same number of windows
     before = folder_digest(run)
-    refused = _build(work / "cfg.yaml", run)
+    refused = build(work / "cfg.yaml", run)
     assert refused.exit_code == 2
     assert "training data differ" in refused.output and "--force" in refused.output and str(run / "model") in refused.output
     assert "Traceback" not in refused.output
     assert folder_digest(run) == before  # nothing written: not windows.npz, not heldout.parquet
 
-    forced = _build(work / "cfg.yaml", run, "--force")
+    forced = build(work / "cfg.yaml", run, "--force")
     assert forced.exit_code == 0, forced.output
-    fresh = _build(work / "cfg.yaml", work / "fresh")
+    fresh = build(work / "cfg.yaml", work / "fresh")
     assert fresh.exit_code == 0, fresh.output
     a, b = _scores(run), _scores(work / "fresh")
     assert a[["method", "output_id", "train_id"]].equals(b[["method", "output_id", "train_id"]])
@@ -65,7 +41,7 @@ def test_an_edited_piece_is_refused_untouched_and_force_rebuilds_like_a_fresh_bu
     assert not (run / ".staging").exists()
 
     checkpoints = {p.name: p.read_bytes() for p in (run / "model").glob("*.pt")}
-    again = _build(work / "cfg.yaml", run)  # the same inputs: the model is reused as it is
+    again = build(work / "cfg.yaml", run)  # the same inputs: the model is reused as it is
     assert again.exit_code == 0, again.output
     assert {p.name: p.read_bytes() for p in (run / "model").glob("*.pt")} == checkpoints
 
@@ -83,7 +59,7 @@ def test_a_changed_config_value_is_refused_before_anything_is_written(work, sect
     run = work / "run"
     cfg = write_config(work, **{section: {key: value}})
     before = folder_digest(run)
-    result = _build(cfg, run)
+    result = build(cfg, run)
     assert result.exit_code == 2, result.output
     assert named in result.output and "Nothing was written" in result.output
     assert folder_digest(run) == before
@@ -95,7 +71,7 @@ def test_another_torch_version_does_not_reuse_the_model(work, monkeypatch):
     real = T.code_versions
     monkeypatch.setattr(T, "code_versions", lambda: {**real(), "torch": "0.0.1"})
     before = folder_digest(work / "run")
-    result = _build(work / "cfg.yaml", work / "run")
+    result = build(work / "cfg.yaml", work / "run")
     assert result.exit_code == 2 and "torch" in result.output and "0.0.1" in result.output
     assert folder_digest(work / "run") == before
 
