@@ -541,55 +541,17 @@ def _consumer_count(raw: Any) -> Any:
 
 
 def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
-    from royaltysim.schemes import (
-        SchemeParameterError,
-        UnknownSchemeError,
-        check_parameters,
-        scheme_info,
-        scheme_names,
-        scheme_parameters,
-    )
+    # each arm's human: and ai: scheme, nested schemes included (royaltysim.combinators.spec_issues)
+    from royaltysim.combinators import spec_issues
 
     if not isinstance(raw, list):
         return []
     issues: list[tuple[str, str]] = []
-    valid = ", ".join(scheme_names())
     for i, arm in enumerate(raw):
         if not isinstance(arm, dict):
             continue
         for pool in ("human", "ai"):
-            spec = arm.get(pool, {})
-            if not isinstance(spec, dict):
-                continue
-            where = f"schemes[{i}].{pool}"
-            name = spec.get("name", "pro_rata")
-            params = spec.get("params", {}) or {}
-            if not isinstance(name, str) or name not in scheme_names():
-                issues.append((f"{where}.name", f"unknown scheme {name!r}; valid schemes: {valid}"))
-                continue
-            if pool == "human" and scheme_info(name).pool == "ai":
-                # the human pool is money for human streams; a rule built on the AI's outputs or training set
-                # would hand it out by what the AI did (causal: attribution the human streams do not have)
-                human = ", ".join(n for n in scheme_names() if scheme_info(n).pool != "ai")
-                issues.append((f"{where}.name", f"{name!r} is a rule for the AI pool (it pays on "
-                               f"{scheme_info(name).basis or 'the AI'}), and the human pool pays for human streams; "
-                               f"use one of {human} here, and put {name!r} under `ai:`"))
-                continue
-            if not isinstance(params, dict):
-                continue
-            allowed = scheme_parameters(name)
-            listed = ", ".join(f"{k} (default {v!r})" for k, v in allowed.items()) or "none"
-            unknown = [k for k in params if k not in allowed]
-            for key in unknown:
-                msg = f"scheme {name!r} has no parameter {key!r}; allowed: {listed}"
-                issues.append((f"{where}.params.{key}", msg))
-            for key, value in params.items():
-                if key in unknown:
-                    continue  # one value at a time so each error names its key
-                try:
-                    check_parameters(name, {key: value})
-                except (SchemeParameterError, UnknownSchemeError) as exc:
-                    issues.append((f"{where}.params.{key}", str(exc)))
+            issues += spec_issues(arm.get(pool, {}), f"schemes[{i}].{pool}", pool)
     return issues
 
 

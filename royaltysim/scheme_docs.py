@@ -81,6 +81,36 @@ for every creator who is not eligible, and they add up to the whole pool wheneve
 weights) it pays nothing and the whole pool is left unallocated. A scheme never pays part of the
 pool: money it cannot place on one basis is re-spread on the basis it has, as each rule says.
 
+## Nesting schemes
+
+Some schemes are *combinators*: their parameters hold other schemes, so a scenario can build a
+licence from parts. `mix` pays each part its weight of the pool (the weights sum to 1); `floor`
+guarantees a minimum per creator or per work; `cap` limits any creator's share of the pool;
+`threshold` pays nothing to creators under a number of streams; `eligibility` pays only creators in
+the AI's training set (opted in) or with works. A parameter that is a scheme is written
+`{{name: NAME, params: {{...}}}}`, and combinators nest to any depth:
+
+```yaml
+schemes:
+  - label: 30% equal + 70% causal
+    ai:
+      name: mix
+      params:
+        parts:
+          - {{weight: 0.3, scheme: {{name: fixed_fee}}}}
+          - {{weight: 0.7, scheme: {{name: causal}}}}
+  - label: causal capped at 10%
+    human: {{name: threshold, params: {{min_streams: 1000, scheme: {{name: pro_rata}}}}}}
+    ai: {{name: cap, params: {{max_share: 0.1, scheme: {{name: causal}}}}}}
+```
+
+A combinator runs on either pool; the rules inside it must suit the pool (`royaltysim validate`
+names the key path of each problem, down to a nested scheme's parameter:
+schemes[0].ai.params.parts[1].scheme.params.negative).
+Money is conserved through any nesting: every level keeps the contract above, so the pool is paid
+whole or, when nothing at the top has a basis, left unallocated whole. `hybrid` is the `mix` of
+`fixed_fee` (or `training_share`) and `causal`, kept under its own name.
+
 Schemes: {index}.
 """
 
@@ -109,6 +139,14 @@ def scheme_example(info: SchemeInfo) -> str:
 
 
 def _pool_line(info: SchemeInfo) -> str:
+    from royaltysim.combinators import nested_parameters
+
+    if nested_parameters(info.name):
+        return (
+            f"A combinator: its example is for {POOL_TITLES.get(info.pool or 'ai')}, but it runs on either pool; "
+            "the schemes nested in it must suit the pool the arm names it for (a rule designed for the AI pool "
+            "cannot be nested under `human:`)."
+        )
     if info.pool is None:
         return "Pool: not stated at registration."
     return f"Designed for {POOL_TITLES[info.pool]}. " + _OTHER_POOL[info.pool].format(name=info.name)

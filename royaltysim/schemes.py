@@ -19,7 +19,10 @@ Contract of every scheme:
   on the basis it has (each scheme's docstring says how).
 
 Schemes in this module: ``pro_rata``, ``user_centric``, ``artist_centric`` (streaming pools);
-``training_share``, ``similarity``, ``causal``, ``fixed_fee``, ``hybrid`` (AI pools).
+``training_share``, ``similarity``, ``causal``, ``fixed_fee`` (AI pools). Schemes built from other
+schemes -- ``mix``, ``floor``, ``cap``, ``threshold``, ``eligibility`` and ``hybrid`` (a mix) -- are in
+:mod:`royaltysim.combinators`; their nested schemes are parameters typed :class:`NestedScheme` or
+:class:`SchemeParts`.
 """
 
 from __future__ import annotations
@@ -61,9 +64,19 @@ __all__ = [
     "causal",
     "fixed_fee",
     "hybrid",
+    "NestedScheme",
+    "SchemeParts",
 ]
 
 Scheme = Callable[..., np.ndarray]
+
+
+class NestedScheme(dict):
+    """Type of a scheme parameter that is itself a scheme: ``{name: NAME, params: {...}}`` in a scenario."""
+
+
+class SchemeParts(list):
+    """Type of a scheme parameter that is a weighted list of schemes: ``[{weight: W, scheme: {name: ...}}, ...]``."""
 
 
 # --------------------------------------------------------------------------- settlement
@@ -527,6 +540,10 @@ def _docstring_parts(func: Scheme) -> tuple[str, str, dict[str, str]]:
 
 def _allowed(hint: Any) -> str:
     """The values a type hint accepts, in a scenario's (YAML) terms."""
+    if hint is NestedScheme:
+        return "a scheme: `{name: NAME, params: {...}}` (any registered scheme, nested to any depth)"
+    if hint is SchemeParts:
+        return "a list of `{weight: W, scheme: {name: NAME, params: {...}}}`, weights >= 0 summing to 1"
     origin = get_origin(hint)
     if origin is Literal:
         return "one of: " + ", ".join(str(a) for a in get_args(hint))
@@ -873,42 +890,13 @@ def fixed_fee(s: Settlement) -> np.ndarray:
     return s.pool * _fixed_fee_shares(s)
 
 
-@register_scheme(
-    "hybrid",
-    pool="ai",
-    basis="a floor split equally or by the training set, the rest by plays and causal attribution",
-)
-def hybrid(
-    s: Settlement,
-    floor: float = 0.2,
-    floor_basis: Literal["equal", "works", "seconds"] = "equal",
-    negative: Literal["clip", "shift", "abs"] = "clip",
-) -> np.ndarray:
-    """A guaranteed floor plus attribution: ``floor * P`` as a flat licence, the rest causal.
+# the combinators (mix, floor, cap, threshold, eligibility) and hybrid, a mix, register themselves on import;
+# imported last because they build on everything above
+from royaltysim import combinators as _combinators  # noqa: E402,F401
 
-    ``R_a = P * (floor * f_a + (1 - floor) * c_a)``, with ``f`` equal shares of eligible creators
-    (``floor_basis="equal"``) or their training share (``"works"`` / ``"seconds"``) and ``c`` the
-    :func:`causal` shares (``negative`` as there). If one part has no basis, the whole pool is paid
-    on the other; no basis only when neither has one.
 
-    Args:
-        floor: the share of the pool paid as the floor, in [0, 1]. 0 is exactly ``causal``, 1 exactly
-            the floor alone (``fixed_fee`` or ``training_share``).
-        floor_basis: how the floor is split among eligible creators. ``equal``: the same amount each,
-            as ``fixed_fee``; ``works``: in proportion to the works each has in the AI's training set,
-            as ``training_share`` with ``basis: works``; ``seconds``: in proportion to the seconds of
-            music each has in the training set, as ``training_share`` with ``basis: seconds`` (a long
-            work counts more than a short one).
-        negative: negative attribution scores in the causal part, as in ``causal``: ``clip``,
-            ``shift`` or ``abs``.
-    """
-    floor = _number("hybrid", "floor", floor, low=0.0, high=1.0)
-    _choice("hybrid", "floor_basis", floor_basis, ("equal", "works", "seconds"))
-    _choice("hybrid", "negative", negative, ("clip", "shift", "abs"))
-    f = _fixed_fee_shares(s) if floor_basis == "equal" else _training_shares(s, floor_basis)
-    c = _causal_shares(s, negative)
-    # a part weighted zero is no basis: hybrid(floor=0) is exactly causal, floor=1 exactly the floor
-    has_f, has_c = floor > 0 and f.sum() > 0, floor < 1 and c.sum() > 0
-    if has_f and has_c:
-        return s.pool * (floor * f + (1.0 - floor) * c)
-    return s.pool * (f if has_f else c)
+def __getattr__(name: str) -> Any:
+    # hybrid is a mix now and lives with the combinators; `royaltysim.schemes.hybrid` still finds it
+    if name == "hybrid":
+        return _combinators.hybrid
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
