@@ -131,6 +131,15 @@ def validate(
             largest = estimate(largest_run(scenario))
             typer.echo(f"the sweep: {scenario.sweep.n_runs:,} runs, the largest needing {largest.describe()}; "
                        f"at most {format_seconds(largest.seconds * scenario.sweep.n_runs)} of one core in all")
+        if scenario.sensitivity is not None:
+            from royaltysim.resources import estimate
+            from royaltysim.sensitivity import largest_run as largest_sensitivity_run
+
+            spec = scenario.sensitivity
+            largest = estimate(largest_sensitivity_run(scenario))
+            typer.echo(f"the sensitivity analysis ({spec.method}): {spec.n_points:,} points x {spec.seeds} seeds = "
+                       f"{spec.n_runs:,} runs, the largest needing {largest.describe()}; at most "
+                       f"{format_seconds(largest.seconds * spec.n_runs)} of one core in all")
 
 
 @app.command(
@@ -289,6 +298,93 @@ def sweep(
                     fg=typer.colors.RED, err=True)
     if result.failures:
         raise typer.Exit(code=1)
+
+
+@app.command(
+    short_help="Which parameters drive an outcome? Sobol indices or Morris screening (SALib) on Dask; resumable.",
+    help="Run a scenario's global sensitivity analysis: its `sensitivity:` section's parameter ranges, sampled by "
+    "Saltelli's design (Sobol first-order and total indices) or Morris trajectories (mu*, sigma), each point run "
+    "over replicate seeds on Dask like a sweep (a local cluster, or --scheduler tcp://HOST:8786). Outputs are "
+    "run-level measures of an arm, or paired differences between arms within each seed. Finished runs are kept, "
+    "so an interrupted analysis resumes; the indices do not depend on the number of workers. Writes design.parquet, "
+    "outputs.parquet, sobol.parquet or morris.parquet (indices with bootstrap intervals) and sensitivity_report.html. "
+    "Example: royaltysim sensitivity scenarios/sensitivity_causal_vs_share.yaml --out out/sensitivity"
+)
+def sensitivity(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file with a `sensitivity:` section.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Analysis folder (default: out/<scenario name>).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Local cluster size (default: the machine's cores)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an existing non-empty folder that is not an analysis folder.")
+    ] = False,
+    max_memory: MaxMemory = None,
+    max_time: MaxTime = None,
+) -> None:
+    """Run a scenario's global sensitivity analysis and write tidy index tables and a report."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    scenario = _load(file)
+    if scenario.sensitivity is None:
+        _fail(f"{file} has no `sensitivity:` section; add one (see scenarios/sensitivity_causal_vs_share.yaml and "
+              "docs/scenarios.md).")
+    out = out if out is not None else Path("out") / file.stem
+
+    def kept() -> str:
+        n = len(list((out / "runs").glob("*.parquet")))
+        return f"the {n} finished run file(s) in {out / 'runs'} are kept; rerun the same command to resume"
+
+    with _user_errors(kept):
+        from royaltysim.atomic import check_out_folder, publish_files
+        from royaltysim.resources import check_resources
+        from royaltysim.sensitivity import largest_run, run_sensitivity
+        from royaltysim.sensitivity_report import write_sensitivity_report
+        from royaltysim.sweep import SWEEP_MARK, check_workers, default_workers
+
+        spec = scenario.sensitivity
+        check_workers(workers)
+        check_out_folder(out, force=force, reuse_if=SWEEP_MARK)
+        memory, seconds = _budgets(max_memory, max_time)
+        n_workers = workers or default_workers()
+        check_resources(largest_run(scenario), max_memory=memory, max_seconds=seconds,
+                        concurrent=1 if scheduler else n_workers, runs=spec.n_runs, workers=n_workers,
+                        what=f"the largest run of {file}'s sensitivity analysis")
+        base = scenario.model_dump(mode="json")
+        t0 = time.perf_counter()
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("runs", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"runs done ({total} in all)")
+
+            result = run_sensitivity(base, spec, out, scheduler=scheduler, workers=workers, source=str(file),
+                                     progress=progress, force=force)
+        with publish_files(out, last="sensitivity_report.html") as staging:
+            report = write_sensitivity_report(result, staging, question=scenario.question,
+                                              command=f"royaltysim sensitivity {file} --out {out}",
+                                              seconds=time.perf_counter() - t0)
+    from royaltysim.sensitivity_report import ranking
+
+    key = "ST" if spec.method == "sobol" else "mu_star"
+    for o in spec.outputs:
+        top = ranking(result.indices, o.name, spec.method).head(3)
+        ranked = "; ".join(f"{r['label']} {r[f'{key}_value']:.3g} [{r[f'{key}_ci_low']:.3g}, {r[f'{key}_ci_high']:.3g}]"
+                           for _, r in top.iterrows())
+        typer.echo(f"- {o.name}: by {key}: {ranked}")
+    typer.echo(f"{result.total} runs ({result.ran} run now, {result.total - result.ran} already done) in "
+               f"{time.perf_counter() - t0:.0f} s; tables in {out}; report: {out / report.name}")
 
 
 @app.command(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from royaltysim.errors import InputError
 from royaltysim.safe_yaml import YamlError, load_yaml_file
+from royaltysim.sensitivity import SensitivitySpec
 from royaltysim.sweep import SweepSpec
 
 __all__ = [
@@ -317,6 +318,8 @@ class Scenario(_Strict):
     schemes: list[Arm] = Field(min_length=1)
     # optional parameter sweep (grid / random samples x replicate seeds), run by `royaltysim sweep`
     sweep: SweepSpec | None = None
+    # optional global sensitivity analysis (Sobol or Morris over parameter ranges), run by `royaltysim sensitivity`
+    sensitivity: SensitivitySpec | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -697,6 +700,10 @@ def validate_scenario(
             issues += _source_issues(scenario)
         if scenario.sweep is not None and not issues:
             issues += _sweep_issues(scenario, check_files)
+        if scenario.sensitivity is not None and not issues:
+            from royaltysim.sensitivity import sensitivity_issues
+
+            issues += sensitivity_issues(scenario, check_files)
     # the same key can be reported by both layers (e.g. a non-dict params); keep the first
     seen: set[tuple[str, str]] = set()
     unique = [i for i in issues if not (i in seen or seen.add(i))]

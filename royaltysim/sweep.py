@@ -283,9 +283,14 @@ def sweep_points(base: dict, spec: SweepSpec) -> list[dict[str, Any]]:
     return points
 
 
-def expand_sweep(base: dict, spec: SweepSpec, base_seed: int) -> list[SweepRun]:
-    """All (parameter point, replicate seed) runs of a sweep, each keyed to its whole resolved scenario."""
-    points = sweep_points(base, spec)
+def expand_sweep(base: dict, spec: SweepSpec, base_seed: int, points: list[dict[str, Any]] | None = None
+                 ) -> list[SweepRun]:
+    """All (parameter point, replicate seed) runs of a sweep, each keyed to its whole resolved scenario.
+
+    ``points`` replaces the spec's grid and samples with a design made elsewhere (a sensitivity analysis's
+    Saltelli or Morris samples, :mod:`royaltysim.sensitivity`); the spec still gives replicates and steps.
+    """
+    points = sweep_points(base, spec) if points is None else points
     data = source_fingerprint(base)
     return [
         SweepRun(_run_id(resolved_run(base, point, base_seed + r, spec.steps), data), i, point, base_seed + r)
@@ -353,6 +358,8 @@ class SweepResult:
     creator_income: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: run-level measures per (run, scheme), with point, parameters and seed (royaltysim.measures.sweep_measures)
     measures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every (point, seed) run of the sweep, in point order, with its run_id (a repeated point repeats its run)
+    runs: list[SweepRun] = field(default_factory=list)
 
 
 def default_workers() -> int:
@@ -435,6 +442,7 @@ def run_sweep(
     source: str = "scenario",
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    points: list[dict[str, Any]] | None = None,
 ) -> SweepResult:
     """Run every missing run of a sweep on Dask and combine all runs into tidy tables.
 
@@ -448,6 +456,7 @@ def run_sweep(
         workers: local cluster size (default: the machine's cores; at least 1).
         progress: called as ``progress(done, total)`` after each run finishes.
         force: write into an existing non-empty folder that is not a sweep folder.
+        points: parameter points to run instead of the spec's grid and samples (see :func:`expand_sweep`).
 
     Raises:
         SweepError: bad workers, too many runs, or an unreachable scheduler (before any run starts).
@@ -458,12 +467,13 @@ def run_sweep(
     check_workers(workers)
     out = check_out_folder(out_dir, force=force, reuse_if=SWEEP_MARK)
     base = {k: v for k, v in base.items() if k != "sweep"}
-    runs = expand_sweep(base, spec, int(base.get("seed", 0)) if base_seed is None else base_seed)
+    runs = expand_sweep(base, spec, int(base.get("seed", 0)) if base_seed is None else base_seed, points)
     (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-    pending = [r for r in runs if not all(f.exists() for f in _run_files(out, r.run_id))]
-    done = len(runs) - len(pending)
+    unique = list({r.run_id: r for r in runs}.values())  # a design may repeat a point (Morris trajectories do)
+    pending = [r for r in unique if not all(f.exists() for f in _run_files(out, r.run_id))]
+    done = len(unique) - len(pending)
     if progress:
-        progress(done, len(runs))
+        progress(done, len(unique))
     failures: list[dict] = []
     if pending:
         from dask.distributed import as_completed
@@ -490,7 +500,7 @@ def run_sweep(
                     failures.append(record)
                 done += 1
                 if progress:
-                    progress(done, len(runs))
+                    progress(done, len(unique))
         finally:
             if client is not None:
                 client.close()
@@ -525,8 +535,8 @@ def run_sweep(
     for name, frame in ((CREATOR_INCOME_FILE, income), (MEASURES_FILE, measures)):
         with atomic_file(out / name) as tmp:
             frame.to_parquet(tmp, index=False)
-    return SweepResult(out, table, summary, params, failures, ran=len(pending), total=len(runs),
-                       creator_income=income, measures=measures)
+    return SweepResult(out, table, summary, params, failures, ran=len(pending), total=len(unique),
+                       creator_income=income, measures=measures, runs=runs)
 
 
 def _income_file(run_file: str | Path) -> Path:
