@@ -72,10 +72,14 @@ def _user_errors(interrupted: Callable[[], str] | None = None) -> Iterator[None]
         _fail(f"interrupted: {interrupted() if interrupted else 'nothing was written'}", code=130)
 
 
-def _load(file: Path):  # -> Scenario; config is imported here so `royaltysim --help` stays fast
+def _load(file: Path, overlay: Path | None = None):  # -> Scenario; imports here keep `royaltysim --help` fast
     from royaltysim.config import load_scenario
 
     with _user_errors():
+        if overlay is not None:
+            from royaltysim.fit import load_with_overlay
+
+            return load_with_overlay(file, overlay)
         return load_scenario(file)
 
 
@@ -170,6 +174,11 @@ def run(
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, max=10_000, help="Override the number of months simulated.")
     ] = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option("--overlay", help="YAML of dotted scenario paths and values set before the scenario is "
+                     "validated, e.g. the overlay.yaml that `royaltysim calibrate --fit` writes."),
+    ] = None,
     force: Force = False,
     max_memory: MaxMemory = None,
     max_time: MaxTime = None,
@@ -177,7 +186,7 @@ def run(
     """Simulate a scenario and write its run folder and report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    scenario = _load(file)
+    scenario = _load(file, overlay)
     out = out if out is not None else Path("out") / file.stem
     with _user_errors(lambda: f"{out} is as it was before this run (its partial results were removed)"):
         from royaltysim.atomic import name_final_folder, staged_folder
@@ -395,7 +404,12 @@ def sensitivity(
     "Writes calibration.parquet (one row per fact, seed and scale in columns), tiers.parquet (Luminate "
     "tiers vs simulated works), calibration.png (the simulated distributions against the published points "
     "and tiers) and scenario.yaml (the resolved scenario). Exits with status 1 if a pinned fact is outside "
-    "its tolerance. Example: royaltysim calibrate --out out/calibration"
+    "its tolerance. Example: royaltysim calibrate --out out/calibration\n\n"
+    "With --fit, estimates the parameters of the scenario's `fit:` section (or --param PATH=LOW:HIGH) by the "
+    "method of simulated moments on common random numbers, with a bootstrap over seed sets, and writes "
+    "fit.parquet (estimates and bootstrap spread), facts.parquet (simulated vs published vs tolerance), "
+    "trace.parquet (every evaluation) and overlay.yaml (for royaltysim run SCENARIO --overlay). See royaltysim/fit.py. "
+    "Example: royaltysim calibrate --fit --out out/calibration_fit"
 )
 def calibrate(
     file: Annotated[
@@ -405,6 +419,18 @@ def calibrate(
         Path | None, typer.Option("--out", "-o", help="Folder to write (default: out/<scenario name>).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")] = None,
+    fit: Annotated[bool, typer.Option("--fit", help="Estimate parameters instead of comparing (see above).")] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="With --fit: PATH=LOW:HIGH to fit, repeatable; replaces the `fit:` section's "
+                     "parameters, e.g. --param consumers.heavy_popularity_exponent=0.7:1.0"),
+    ] = None,
+    evaluations: Annotated[
+        int | None, typer.Option("--evaluations", min=3, max=2000, help="With --fit: evaluations per fit.")
+    ] = None,
+    bootstrap: Annotated[
+        int | None, typer.Option("--bootstrap", min=0, max=50, help="With --fit: refits on fresh seed sets.")
+    ] = None,
     force: Force = False,
     max_memory: MaxMemory = None,
 ) -> None:
@@ -417,8 +443,38 @@ def calibrate(
     from royaltysim.config import scenario_to_yaml
 
     scenario = _load(file)
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
     out = out if out is not None else Path("out") / file.stem
     console = Console()
+    if fit or param or evaluations is not None or bootstrap is not None:
+        with _user_errors(lambda: f"{out} is as it was before this fit"):
+            from royaltysim.atomic import staged_folder
+            from royaltysim.fit import fit_from_cli, write_fit
+            from royaltysim.resources import check_resources
+
+            check_resources(scenario, seeds=1, max_memory=_budgets(max_memory, None)[0], what=str(file))
+            result, spec = fit_from_cli(scenario, param, evaluations, bootstrap,
+                                        progress=lambda line: console.log(line, highlight=False))
+            with staged_folder(out, force=force) as stage:
+                write_fit(result, spec, scenario, stage, source=str(file))
+        view = Table(title=f"Fit: distance {result.distance:.4g} (start {result.start_distance:.4g}), "
+                     f"seeds {result.seeds}, {result.simulations} simulations, {result.runtime_s:.0f} s")
+        for col in ("parameter", "estimate", "start", "range", "bootstrap sd (min-max)"):
+            view.add_column(col)
+        for r in result.params.itertuples():
+            view.add_row(r.param, f"{r.estimate:.4g}", f"{r.start:.4g}", f"{r.low:g}-{r.high:g}",
+                         f"{r.boot_sd:.3g} ({r.boot_min:.4g}-{r.boot_max:.4g}), {r.n_boot} refits" if r.n_boot else "-")
+        console.print(view)
+        facts = Table(title="Facts at the estimate (distance term = ((simulated - published) / tolerance)^2)")
+        for col in ("fact", "published", "tolerance", "simulated", "term", "at start"):
+            facts.add_column(col)
+        for r in result.facts.itertuples():
+            facts.add_row(r.fact, f"{r.published:.4g}", f"±{r.tolerance:.3g}", f"{r.simulated:.4g}",
+                          f"{r.contribution:.3g}", f"{r.contribution_start:.3g}")
+        console.print(facts)
+        console.print(f"overlay: {out / 'overlay.yaml'} (royaltysim run SCENARIO --overlay {out / 'overlay.yaml'})")
+        return
     with _user_errors(lambda: f"{out} is as it was before this run"):
         from royaltysim.atomic import staged_folder
         from royaltysim.resources import check_resources

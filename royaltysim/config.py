@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from royaltysim.errors import InputError
+from royaltysim.fit import FitSpec
 from royaltysim.safe_yaml import YamlError, load_yaml_file
 from royaltysim.sensitivity import SensitivitySpec
 from royaltysim.sweep import SweepSpec
@@ -320,6 +321,8 @@ class Scenario(_Strict):
     sweep: SweepSpec | None = None
     # optional global sensitivity analysis (Sobol or Morris over parameter ranges), run by `royaltysim sensitivity`
     sensitivity: SensitivitySpec | None = None
+    # optional parameters to estimate from the published facts, by `royaltysim calibrate --fit` (royaltysim/fit.py)
+    fit: FitSpec | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -704,6 +707,10 @@ def validate_scenario(
             from royaltysim.sensitivity import sensitivity_issues
 
             issues += sensitivity_issues(scenario, check_files)
+        if scenario.fit is not None and not issues:
+            from royaltysim.fit import fit_issues
+
+            issues += fit_issues(scenario.model_dump(mode="json"), scenario.fit)
     # the same key can be reported by both layers (e.g. a non-dict params); keep the first
     seen: set[tuple[str, str]] = set()
     unique = [i for i in issues if not (i in seen or seen.add(i))]
