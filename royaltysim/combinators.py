@@ -54,6 +54,7 @@ __all__ = [
     "hybrid_parts",
     "nested_parameters",
     "spec_issues",
+    "describe_params",
 ]
 
 # relative slack on a mix's weights summing to 1 (0.1 + 0.2 + 0.7 is not exactly 1.0 in floats)
@@ -178,6 +179,35 @@ def _parts_issues(name: str, parts: Any, where: str, pool: Literal["human", "ai"
     if len(weights) == len(parts) and abs(sum(weights) - 1.0) > _WEIGHT_TOL:
         issues.append((where, f"the parts' weights sum to {sum(weights):.10g}; they must sum to 1"))
     return issues
+
+
+def _describe(spec: Any) -> str:
+    if not isinstance(spec, Mapping):
+        return str(spec)
+    name, params = spec.get("name", "?"), spec.get("params") or {}
+    inner = describe_params(name, params) if isinstance(params, Mapping) and isinstance(name, str) else str(params)
+    return f"{name} ({inner})" if inner else str(name)
+
+
+def describe_params(name: str, params: Mapping[str, Any]) -> str:
+    """A scheme's parameters in a line, nested schemes written as ``0.3 fixed_fee + 0.7 causal (negative shift)``.
+
+    For reports and tables: ``describe_params("cap", {"max_share": 0.1, "scheme": {"name": "pro_rata"}})``
+    is ``max_share 0.1, scheme pro_rata``.
+    """
+    nested = nested_parameters(name) if name in scheme_names() else {}
+    out = []
+    for key, value in params.items():
+        if nested.get(key) is SchemeParts and isinstance(value, list):
+            parts = " + ".join(
+                f"{p.get('weight')} {_describe(p.get('scheme'))}" if isinstance(p, Mapping) else str(p) for p in value
+            )
+            out.append(f"{key} {parts}")
+        elif nested.get(key) is NestedScheme:
+            out.append(f"{key} {_describe(value)}")
+        else:
+            out.append(f"{key} {value}")
+    return ", ".join(out)
 
 
 # --------------------------------------------------------------------------- combinators

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from royaltysim import metrics
+from royaltysim.combinators import describe_params
 from royaltysim.measures import DEFAULT_QUESTION_MEASURES, MEASURES, Measure, rank_bands
 from royaltysim.stats import paired_difference, verdict
 
@@ -708,7 +709,7 @@ def arm_links(results: Results, out_dir: Path, docs: str | Path = DOCS) -> list[
     for arm in results.scenario.schemes:
         pools = []
         for pool, spec in (("human pool", arm.human), ("AI pool", arm.ai)):
-            params = ", ".join(f"{k} {v}" for k, v in spec.params.items())
+            params = describe_params(spec.name, spec.params)  # nested schemes in words, not as dicts
             pools.append({"pool": pool, "scheme": _link(_SCHEMES, f"`{spec.name}`", out_dir, docs), "params": params})
         rows.append({"label": arm.label, "pools": pools})
     return rows

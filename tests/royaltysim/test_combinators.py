@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from royaltysim.combinators import hybrid_parts, nested_parameters, spec_issues
+from royaltysim.combinators import describe_params, hybrid_parts, nested_parameters, spec_issues
 from royaltysim.config import ScenarioError, validate_scenario
 from royaltysim.schemes import (
     NestedScheme,
@@ -279,3 +279,13 @@ def test_every_combinator_declares_its_nested_schemes() -> None:
     for name in ("floor", "cap", "threshold", "eligibility"):
         assert nested_parameters(name) == {"scheme": NestedScheme}
     assert nested_parameters("causal") == {} and nested_parameters("hybrid") == {}
+
+
+def test_describe_params_writes_nested_schemes_in_words() -> None:
+    assert describe_params("cap", {"max_share": 0.1, "scheme": spec("pro_rata")}) == "max_share 0.1, scheme pro_rata"
+    parts = [{"weight": 0.3, "scheme": spec("fixed_fee")},
+             {"weight": 0.7, "scheme": spec("cap", max_share=0.2, scheme=spec("causal", negative="shift"))}]  # fmt: skip
+    assert describe_params("mix", {"parts": parts}) == (
+        "parts 0.3 fixed_fee + 0.7 cap (max_share 0.2, scheme causal (negative shift))"
+    )
+    assert describe_params("similarity", {"top_k": 3, "split": "equal"}) == "top_k 3, split equal"
