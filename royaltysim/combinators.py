@@ -238,8 +238,7 @@ def mix(
     ``R_a = sum_i w_i * R_a^(i)``, ``R^(i)`` the payouts of part ``i``'s scheme on the whole pool and
     the weights ``w_i >= 0`` summing to 1. A part with no basis (it would pay nothing) or weight 0
     drops out and the others' weights are scaled up to cover its share, so a mix pays the whole pool
-    whenever any part has a basis. Parts may be combinators themselves. A combinator runs on either
-    pool; the schemes inside it must suit the pool the arm names it for.
+    whenever any part has a basis. Parts may be combinators themselves.
 
     Args:
         parts: the schemes mixed, each ``{weight: W, scheme: {name: NAME, params: {...}}}``; the
