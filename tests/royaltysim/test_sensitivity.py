@@ -173,3 +173,23 @@ def test_cli_sensitivity_validate_and_report(run_dir, tmp_path):
     plain = write_yaml(tmp_path / "plain.yaml", small_scenario(run_dir))
     res = runner.invoke(app, ["sensitivity", str(plain)])
     assert res.exit_code == 2 and "no `sensitivity:` section" in res.output
+
+
+def test_the_shipped_analysis_runs_for_a_few_months(run_dir, tmp_path):
+    from pathlib import Path
+
+    from royaltysim.config import load_scenario
+
+    from .test_scenarios import DEFAULT_RUN, _shipped_run_ready
+
+    path = Path(__file__).parents[2] / "scenarios" / "sensitivity_causal_vs_share.yaml"
+    shipped = _shipped_run_ready()
+    raw = load_scenario(path, check_files=shipped).model_dump(mode="json")
+    raw["source"]["run"] = str(DEFAULT_RUN if shipped else run_dir)
+    raw["consumers"]["n"] = 300
+    raw["sensitivity"].update(n=2, seeds=1, steps=2)  # 2 x (6 + 2) = 16 runs
+    checked = validate_scenario(raw, source=str(path))
+    result = run_sensitivity(checked.model_dump(mode="json"), checked.sensitivity, tmp_path / "s", workers=1)
+    assert result.total == 16 and not result.failures
+    assert set(result.indices["parameter"]) == set(checked.sensitivity.parameters)
+    assert result.indices["value"].notna().all()
