@@ -443,9 +443,9 @@ def hybrid(
 
 def hybrid_parts(floor: float, floor_basis: str = "equal", negative: str = "clip") -> list[dict[str, Any]]:
     """The ``mix`` parts that ``hybrid(floor, floor_basis, negative)`` is."""
-    floor_scheme: dict[str, Any] = (
-        {"name": "fixed_fee"} if floor_basis == "equal" else {"name": "training_share", "params": {"basis": floor_basis}}
-    )
+    floor_scheme: dict[str, Any] = {"name": "fixed_fee"}
+    if floor_basis != "equal":
+        floor_scheme = {"name": "training_share", "params": {"basis": floor_basis}}
     return [
         {"weight": floor, "scheme": floor_scheme},
         {"weight": 1.0 - floor, "scheme": {"name": "causal", "params": {"negative": negative}}},

@@ -283,8 +283,8 @@ def test_every_combinator_declares_its_nested_schemes() -> None:
 
 def test_describe_params_writes_nested_schemes_in_words() -> None:
     assert describe_params("cap", {"max_share": 0.1, "scheme": spec("pro_rata")}) == "max_share 0.1, scheme pro_rata"
-    parts = [{"weight": 0.3, "scheme": spec("fixed_fee")},
-             {"weight": 0.7, "scheme": spec("cap", max_share=0.2, scheme=spec("causal", negative="shift"))}]  # fmt: skip
+    capped = spec("cap", max_share=0.2, scheme=spec("causal", negative="shift"))
+    parts = [{"weight": 0.3, "scheme": spec("fixed_fee")}, {"weight": 0.7, "scheme": capped}]
     assert describe_params("mix", {"parts": parts}) == (
         "parts 0.3 fixed_fee + 0.7 cap (max_share 0.2, scheme causal (negative shift))"
     )
