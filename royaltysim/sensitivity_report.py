@@ -66,11 +66,12 @@ def _morris_figure(ranked: pd.DataFrame, title: str, unit: str, out: Path, name:
                 fmt="o", color="#4c72b0", ecolor="#aaa", capsize=3)
     for xi, yi, lbl in zip(x, y, ranked["label"]):
         ax.annotate(textwrap.fill(lbl, 28), (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    top = max(float(np.nanmax(x)), float(np.nanmax(y)), 1e-12) * 1.15
+    top = max(float(np.nanmax(ranked[["mu_star_ci_high", "sigma_ci_high"]].to_numpy())), float(np.nanmax(x)),
+              float(np.nanmax(y)), 1e-12) * 1.1
     ax.plot([0, top], [0, top], ls=":", color="#999", lw=0.8, label="sigma = mu*")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel(f"mu* (mean |elementary effect|, {unit} over the parameter's range)")
+    ax.set_xlabel(textwrap.fill(f"mu*: mean |elementary effect| over the parameter's range ({unit})", 80))
     ax.set_ylabel("sigma (spread: interactions or non-linearity)")
     ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
