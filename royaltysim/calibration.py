@@ -15,6 +15,9 @@ Three parts, one concept (the published stylised facts and their simulated count
   published facts with the distance; :func:`plot_calibration` draws the simulated distributions
   against the published points and tiers.
 
+Fitting parameters to these facts (the method of simulated moments, ``royaltysim calibrate --fit``) is
+:mod:`royaltysim.fit`; this module only measures.
+
 Scale. The published facts are measured on platforms with 1.6M-12M artists and hundreds of billions of
 streams; the simulation runs thousands of creators. Facts are compared so that scale cancels:
 

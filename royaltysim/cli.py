@@ -460,11 +460,10 @@ def calibrate(
                 write_fit(result, spec, scenario, stage, source=str(file))
         view = Table(title=f"Fit: distance {result.distance:.4g} (start {result.start_distance:.4g}), "
                      f"seeds {result.seeds}, {result.simulations} simulations, {result.runtime_s:.0f} s")
-        for col in ("parameter", "estimate", "start", "range", "bootstrap sd (min-max)"):
+        for col in ("parameter", "estimate", "start", "range", "bootstrap over seed sets"):
             view.add_column(col)
         for r in result.params.itertuples():
-            view.add_row(r.param, f"{r.estimate:.4g}", f"{r.start:.4g}", f"{r.low:g}-{r.high:g}",
-                         f"{r.boot_sd:.3g} ({r.boot_min:.4g}-{r.boot_max:.4g}), {r.n_boot} refits" if r.n_boot else "-")
+            view.add_row(r.param, f"{r.estimate:.4g}", f"{r.start:.4g}", f"{r.low:g}-{r.high:g}", result.spread(r.param))
         console.print(view)
         facts = Table(title="Facts at the estimate (distance term = ((simulated - published) / tolerance)^2)")
         for col in ("fact", "published", "tolerance", "simulated", "term", "at start"):

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -236,22 +235,30 @@ class FitResult:
     simulations: int
     date: str
 
+    def spread(self, param: str) -> str:
+        """The bootstrap's word on one parameter: sd and range over the refits (a single refit: its value)."""
+        r = self.params.set_index("param").loc[param]
+        n = int(r["n_boot"])  # a row of mixed columns comes back as floats
+        if n == 0:
+            return "no bootstrap"
+        if n == 1:
+            return f"1 refit on other seeds: {r['boot_min']:.4g}"
+        return f"sd {r['boot_sd']:.3g} over {n} refits on other seeds ({r['boot_min']:.4g}-{r['boot_max']:.4g})"
+
     @property
     def estimate(self) -> dict[str, float]:
         return dict(zip(self.params["param"], self.params["estimate"], strict=True))
 
     def overlay_yaml(self, source: str = "") -> str:
         """The estimate as a scenario overlay: ``royaltysim run SCENARIO --overlay FILE``."""
-        sd = dict(zip(self.params["param"], self.params["boot_sd"], strict=True))
         lines = [
             f"# fitted by royaltysim calibrate --fit{(' ' + source) if source else ''} on {self.date}",
             f"# distance {self.distance:.4g} (start {self.start_distance:.4g}) over {len(self.facts)} facts, "
             f"seeds {self.seeds}, {self.simulations} simulations, {self.runtime_s:.0f} s",
             "# apply with: royaltysim run SCENARIO --overlay THIS_FILE",
         ]
-        for p, v in self.estimate.items():
-            lines.append(f"# {p}: bootstrap sd over seed sets {sd[p]:.3g}" if not math.isnan(sd[p])
-                         else f"# {p}: no bootstrap")
+        for r in self.params.itertuples():
+            lines.append(f"# {r.param}: {self.spread(r.param)}")
         body = yaml.safe_dump({p: float(f"{v:.6g}") for p, v in self.estimate.items()}, sort_keys=False)
         return "\n".join(lines) + "\n" + body
 

@@ -130,6 +130,7 @@ def test_calibrate_fit_writes_an_overlay_that_run_accepts(run_dir: Path, tmp_pat
     params = pd.read_parquet(out / "fit.parquet")
     overlay = yaml.safe_load((out / "overlay.yaml").read_text())
     assert list(overlay) == ["consumers.heavy_popularity_exponent"]
+    assert "1 refit on other seeds: " in (out / "overlay.yaml").read_text()
     assert overlay["consumers.heavy_popularity_exponent"] == pytest.approx(params["estimate"].iloc[0], rel=1e-5)
     assert "distance" in result.output and "heavy_light_ratio" in pd.read_parquet(out / "facts.parquet")["fact"].values
     # --param replaces the section's parameters; a bad one is a message
