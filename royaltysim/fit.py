@@ -186,8 +186,8 @@ def fit_issues(base: dict, spec: FitSpec) -> list[tuple[str, str]]:
         except Exception:  # noqa: BLE001 - any failure to walk the path is the same user error
             issues.append((key, "not a key of the scenario; give a dotted path such as behaviour.talent_sigma"))
             continue
-        if isinstance(current, bool) or not isinstance(current, int | float):
-            issues.append((key, f"only numeric parameters can be fitted; it holds {current!r}"))
+        if not isinstance(current, float):  # an int setting would get non-integer candidates from Nelder-Mead
+            issues.append((key, f"only real-valued parameters can be fitted; it holds {current!r}"))
             continue
         for value in (lo, hi):
             try:
@@ -284,7 +284,7 @@ def _moments(
 def _fit_once(
     base: dict, spec: FitSpec, facts: tuple[PublishedFact, ...], seeds: list[int], start: np.ndarray,
     table: AttributionTable | None, simulate: Callable[..., Any], fit_id: int, trace: list[dict],
-    progress: Callable[[str], None] | None,
+    memo: dict[tuple, Any], progress: Callable[[str], None] | None,
 ) -> np.ndarray:
     from scipy.optimize import minimize
 
@@ -301,7 +301,7 @@ def _fit_once(
         if key in cache:
             return cache[key]
         scenario = Scenario.model_validate(_with_values(base, dict(zip(spec.paths, map(float, theta), strict=True))))
-        got = _moments(scenario, seeds, keys, table, simulate)
+        got = memo[(key, tuple(seeds))] = _moments(scenario, seeds, keys, table, simulate)
         d = FAILED_DISTANCE if got is None else distance(got[0], facts)
         cache[key] = d
         trace.append({"fit": fit_id, "evaluation": len(cache), "seeds": ",".join(map(str, seeds)),
@@ -358,7 +358,14 @@ def fit(
         raise FitError("the scenario has no `fit:` section; add one (see scenarios/calibration.yaml) or give "
                        "the parameters to fit, e.g. --param behaviour.talent_sigma=3.0:4.5")
     facts = facts if facts is not None else spec.chosen_facts()
-    simulate = simulate if simulate is not None else calibration.simulate
+    run_one = simulate if simulate is not None else calibration.simulate
+    n_sims = 0
+
+    def simulate(*args: Any, **kwargs: Any) -> Any:
+        nonlocal n_sims
+        n_sims += 1
+        return run_one(*args, **kwargs)
+
     t0 = time.perf_counter()
     base = scenario.model_dump(mode="json")
     base["fit"] = None
@@ -370,8 +377,9 @@ def fit(
     hi = np.array([r[1] for r in spec.params.values()])
     start = np.clip(np.array([float(get_path(base, p)) for p in spec.paths]), lo, hi)
     trace: list[dict] = []
+    memo: dict[tuple, Any] = {}  # (parameter point, seeds) -> moments: the facts table reuses the fit's runs
     seed_sets = [[scenario.seed + b * spec.seeds + i for i in range(spec.seeds)] for b in range(spec.bootstrap + 1)]
-    estimates = [_fit_once(base, spec, facts, seeds, start, table, simulate, b, trace, progress)
+    estimates = [_fit_once(base, spec, facts, seeds, start, table, simulate, b, trace, memo, progress)
                  for b, seeds in enumerate(seed_sets)]
     theta = estimates[0]
     boot = np.array(estimates[1:]) if spec.bootstrap else np.full((1, theta.size), np.nan)
@@ -379,8 +387,10 @@ def fit(
     keys = [f.key for f in facts]
     at = {}
     for name, point in (("estimate", theta), ("start", start)):
-        sc = Scenario.model_validate(_with_values(base, dict(zip(spec.paths, map(float, point), strict=True))))
-        got = _moments(sc, seed_sets[0], keys, table, simulate)
+        got = memo.get((tuple(np.round(point, 10)), tuple(seed_sets[0])))
+        if got is None:
+            sc = Scenario.model_validate(_with_values(base, dict(zip(spec.paths, map(float, point), strict=True))))
+            got = _moments(sc, seed_sets[0], keys, table, simulate)
         if got is None:
             raise FitError(f"the facts cannot be computed at the {name} {dict(zip(spec.paths, point))}")
         at[name] = got
@@ -400,7 +410,6 @@ def fit(
         "boot_mean": boot.mean(axis=0), "boot_sd": boot.std(axis=0, ddof=1) if len(boot) > 1 else np.nan,
         "boot_min": boot.min(axis=0), "boot_max": boot.max(axis=0), "n_boot": spec.bootstrap,
     })
-    n_sims = (len(trace) + 2) * spec.seeds
     return FitResult(
         params=param_table, facts=fact_table, trace=pd.DataFrame(trace),
         distance=float(fact_table["contribution"].sum()), start_distance=float(fact_table["contribution_start"].sum()),

@@ -62,6 +62,7 @@ def test_fit_recovers_parameters_from_data_the_model_generated(run_dir: Path) ->
     assert est["consumers.heavy_popularity_exponent"] == pytest.approx(0.7, abs=0.05), result.trace.to_string()
     assert result.distance < 0.1 * result.start_distance
     assert result.distance == pytest.approx(result.facts["contribution"].sum())
+    assert result.simulations == len(result.trace)  # one seed; the facts table reuses the fit's own runs
     assert set(result.facts["fact"]) == set(RECOVERED)
     # the bootstrap refit ran on another seed, within the evaluation budget, and moved the optimum (seed noise)
     assert set(result.trace["fit"]) == {0, 1} and result.trace.groupby("fit").size().max() <= 24
@@ -81,12 +82,14 @@ def test_distance_is_tolerance_scaled_squared_error() -> None:
 def test_fit_section_is_validated_with_key_paths(run_dir: Path) -> None:
     raw = _tiny(run_dir, fit={"params": {"behaviour.talent_sigma": [3.0, 4.0],
                                          "behaviour.no_such_key": [0.0, 1.0],
-                                         "consumers.premium_share": [0.2, 1.5]}})
+                                         "consumers.premium_share": [0.2, 1.5],
+                                         "consumers.sessions": [5, 20]}})
     with pytest.raises(ScenarioError) as err:
         validate_scenario(raw)
     text = str(err.value)
     assert "fit.params.behaviour.no_such_key" in text and "not a key" in text
     assert "fit.params.consumers.premium_share" in text and "1.5" in text
+    assert "fit.params.consumers.sessions: only real-valued parameters" in text
     assert "fit.params.behaviour.talent_sigma" not in text
     for bad, needle in (({"params": {"behaviour.talent_sigma": [4.0, 3.0]}}, "low < high"),
                         ({"params": {"behaviour.talent_sigma": [3.0, 4.0]}, "facts": ["nope"]}, "unknown"),
