@@ -97,7 +97,7 @@ class FitSpec(BaseModel):
     facts: list[str] | None = None
     #: common random numbers: every candidate runs on seeds ``seed .. seed + seeds - 1``
     seeds: int = Field(1, ge=1, le=50)
-    #: objective evaluations (simulations x seeds each) per fit
+    #: objective evaluations per fit (distinct candidates; each runs one simulation per seed)
     evaluations: int = Field(20, ge=3, le=2000)
     #: refits on fresh seed sets for the uncertainty (0: none)
     bootstrap: int = Field(2, ge=0, le=50)
@@ -222,7 +222,8 @@ class FitResult:
         distance: the distance at the estimate; ``start_distance`` at the start.
         seeds: the seeds of the main fit.
         runtime_s: wall-clock seconds of everything.
-        simulations: simulations run.
+        simulations: simulations run (the facts table reuses the fit's own).
+        date: UTC date of the fit, for docs/parameters.md's "fitted (date, distance)".
     """
 
     params: pd.DataFrame
