@@ -487,9 +487,13 @@ def apply_overlay(scenario: Scenario, overlay: dict[str, Any], *, source: str = 
             raw = _with_values(raw, {path: value})
         except FitError as err:
             issues.append((path, str(err)))
+    try:  # the values that did land are checked too, so every problem is reported at once
+        checked = validate_scenario(raw, source=source)
+    except ScenarioError as err:
+        issues += err.issues
     if issues:
         raise ScenarioError(source, issues)
-    return validate_scenario(raw, source=source)
+    return checked
 
 
 def load_with_overlay(file: str | Path, overlay: str | Path) -> Scenario:
