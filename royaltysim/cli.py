@@ -144,6 +144,11 @@ def validate(
             typer.echo(f"the sensitivity analysis ({spec.method}): {spec.n_points:,} points x {spec.seeds} seeds = "
                        f"{spec.n_runs:,} runs, the largest needing {largest.describe()}; at most "
                        f"{format_seconds(largest.seconds * spec.n_runs)} of one core in all")
+        if scenario.fit is not None:
+            fit_spec = scenario.fit
+            sims = (1 + fit_spec.bootstrap) * fit_spec.evaluations * fit_spec.seeds
+            typer.echo(f"the fit (royaltysim calibrate --fit): {len(fit_spec.params)} parameter(s), at most {sims:,} "
+                       f"simulations, about {format_seconds(est.seconds * sims)} of one core")
 
 
 @app.command(

@@ -124,6 +124,8 @@ def test_calibrate_fit_writes_an_overlay_that_run_accepts(run_dir: Path, tmp_pat
     raw = _tiny(run_dir, fit={"params": {"consumers.heavy_popularity_exponent": [0.5, 1.0]},
                               "facts": ["heavy_light_ratio", "top10_share"], "evaluations": 4, "bootstrap": 1})
     path = write_yaml(tmp_path / "cal.yaml", raw)
+    checked = CliRunner().invoke(app, ["validate", str(path)])
+    assert checked.exit_code == 0 and "1 parameter(s), at most 8 simulations" in checked.output, checked.output
     out = tmp_path / "fit"
     result = CliRunner().invoke(app, ["calibrate", str(path), "--fit", "--out", str(out)])
     assert result.exit_code == 0, result.output
