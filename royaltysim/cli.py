@@ -92,10 +92,22 @@ def _budgets(max_memory: str | None, max_time: str | None) -> tuple[int | None, 
         raise ResourceError(f"--max-memory / --max-time: {err}") from None
 
 
+def _kept_runs(out: Path) -> str:
+    """What an interrupted sweep or sensitivity analysis leaves: its finished run files, for a resume."""
+    n = len(list((out / "runs").glob("*.parquet")))
+    return f"the {n} finished run file(s) in {out / 'runs'} are kept; rerun the same command to resume"
+
+
 MaxMemory = Annotated[
     str | None,
     typer.Option("--max-memory", help="Memory the run may use, e.g. 16G (default: this machine's memory). The "
                  "scenario's needs are estimated from its sizes and a larger one is refused before it starts."),
+]
+Scheduler = Annotated[
+    str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+]
+Workers = Annotated[
+    int | None, typer.Option("--workers", "-w", min=1, help="Local cluster size (default: the machine's cores).")
 ]
 MaxTime = Annotated[
     str | None,
@@ -244,13 +256,8 @@ def sweep(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Sweep folder (default: out/<scenario name>).")
     ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", "-w", min=1, help="Local cluster size (default: the machine's cores)."),
-    ] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="First replicate seed (default: the scenario's seed).")
     ] = None,
@@ -269,11 +276,7 @@ def sweep(
               "or use `royaltysim run` for a single run.")
     out = out if out is not None else Path("out") / file.stem
 
-    def kept() -> str:
-        n = len(list((out / "runs").glob("*.parquet")))
-        return f"the {n} finished run(s) in {out / 'runs'} are kept; rerun the same command to resume"
-
-    with _user_errors(kept):
+    with _user_errors(lambda: _kept_runs(out)):
         from royaltysim.atomic import check_out_folder, publish_files
         from royaltysim.resources import check_resources
         from royaltysim.sweep import SWEEP_MARK, check_workers, default_workers, largest_run, run_sweep
@@ -329,13 +332,8 @@ def sensitivity(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Analysis folder (default: out/<scenario name>).")
     ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", "-w", min=1, help="Local cluster size (default: the machine's cores)."),
-    ] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     force: Annotated[
         bool, typer.Option("--force", help="Write into an existing non-empty folder that is not an analysis folder.")
     ] = False,
@@ -353,11 +351,7 @@ def sensitivity(
               "docs/scenarios.md).")
     out = out if out is not None else Path("out") / file.stem
 
-    def kept() -> str:
-        n = len(list((out / "runs").glob("*.parquet")))
-        return f"the {n} finished run file(s) in {out / 'runs'} are kept; rerun the same command to resume"
-
-    with _user_errors(kept):
+    with _user_errors(lambda: _kept_runs(out)):
         from royaltysim.atomic import check_out_folder, publish_files
         from royaltysim.resources import check_resources
         from royaltysim.sensitivity import largest_run, run_sensitivity
