@@ -10,7 +10,9 @@ creators (``ctrl``: the matched control), in the same batch order and seed. Per 
 * :func:`loco_metrics` -- per method: agreement with LOCO per output, centred, in total and on held-out
   music; the same against LOCO net of its control; the creator-level signal-to-noise ratio against both
   (:func:`attribution.snr.creator_snr`, the scale of the economy's noise sweeps); the truth's own seed
-  reliability; the per-creator LOCO / control / net table;
+  reliability; the per-creator LOCO / control / net table; the catalogue-level group-influence estimator
+  (:mod:`.catalogue`), cross-validated across creators against each truth, and every method's partial
+  correlation with the truth controlling for catalogue size;
 * :func:`loo_metrics` -- leave-one-piece-out correlations (noisy by nature);
 * :func:`replay_exactness` -- the proof that fixed-order retraining is trajectory-exact: a replay of the
   reference with nothing removed against the reference (nats), next to what one piece left out moves.
@@ -26,6 +28,8 @@ import pandas as pd
 from ..groundtruth_files import HELDOUT, REST, net_of_controls
 from ..snr import creator_snr, pearson_r
 from ..table import is_similarity_method
+from .catalogue import METHOD as GROUP_METHOD
+from .catalogue import SELF_METHOD, CatalogueTerms, cross_validated_scores, partial_r, partial_r_ci
 from .lds import spearman
 from .metrics import MetricRows, family
 
@@ -38,6 +42,7 @@ __all__ = [
     "loo_metrics",
     "replay_exactness",
     "control_summary",
+    "catalogue_cms",
 ]
 
 NOISE = "retraining (seed vs seed)"
@@ -68,6 +73,7 @@ class LeaveOutResult:
     controls: pd.DataFrame = field(default_factory=pd.DataFrame)  # per creator: LOCO, control, net (control_summary)
     controls_per_output: pd.DataFrame = field(default_factory=pd.DataFrame)  # per creator, seed and output
     facts: dict = field(default_factory=dict)
+    truths: dict = field(default_factory=dict)  # truth ("loco", "loco_net") -> (deltas (n_outputs, creators), names)
 
 
 def _orders(models: pd.DataFrame, kind: str) -> str:
@@ -108,6 +114,32 @@ def _snr_table(truth: str, deltas: np.ndarray, reliability: float, cms: dict[str
     return snr[SNR_COLUMNS]
 
 
+SELF_RIDGE = 0.1  # the fixed ridge of the parameter-free self-influence diagnostic (never chosen on the truth)
+
+
+def catalogue_cms(catalogue: CatalogueTerms | None, deltas: np.ndarray, names: list[str], folds: int | None = None
+                  ) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The catalogue-level estimators against one truth: group influence cross-validated across creators
+    (:func:`~.catalogue.cross_validated_scores`) and the self-influence term alone; with each fold's fit."""
+    if catalogue is None or len(names) < 3:
+        return {}, []
+    terms = catalogue.columns(names)
+    scores, fits = cross_validated_scores(terms, deltas, folds)
+    ridge = SELF_RIDGE if SELF_RIDGE in terms.second else next(iter(terms.second))
+    cms = {GROUP_METHOD: scores, SELF_METHOD: np.tile(terms.second[ridge], (len(deltas), 1))}
+    return cms, [{"ridge": f.ridge, "a": f.a, "b": f.b} for f in fits]
+
+
+def _partial_rows(rows: MetricRows, cms: dict[str, np.ndarray], deltas: np.ndarray, size: np.ndarray, metric: str,
+                  mode: str) -> None:
+    """Per method: the partial correlation with the truth across creators, controlling for catalogue size."""
+    for m, cm in cms.items():
+        if m.startswith("random_"):
+            continue
+        mean, lo, hi = partial_r_ci(cm, deltas, size, n_boot=rows.n_boot)
+        rows.add_interval(m, metric, mean, lo, hi, int(np.isfinite(partial_r(cm, deltas, size)).sum()), mode=mode)
+
+
 def control_summary(loco: pd.DataFrame, controls: pd.DataFrame, corpus: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave-one-creator-out beside its matched random control, per creator.
 
@@ -144,7 +176,7 @@ def control_summary(loco: pd.DataFrame, controls: pd.DataFrame, corpus: pd.DataF
 
 
 def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_names: list[str], inputs, table,
-                 rows: MetricRows) -> LeaveOutResult:
+                 rows: MetricRows, catalogue: CatalogueTerms | None = None, folds: int | None = None) -> LeaveOutResult:
     """Every leave-one-creator-out metric, against LOCO and (with matched controls) against LOCO minus control.
 
     Args:
@@ -152,6 +184,9 @@ def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_n
         scores: (n_outputs, n_pieces) per method; ``random_names`` are pooled into ``random``.
         inputs: the run's :class:`~attribution.retrain.RunInputs` (creators, corpus).
         table: the run's :class:`~attribution.table.AttributionTable` (creator shares for the bars).
+        catalogue: the group-influence terms of the run's creators (:func:`~.catalogue.catalogue_terms`; None
+            when TRAK's stored features are gone): scored as ``group_influence`` (fitted against each truth with
+            cross-validation across creators, ``folds`` None = leave one creator out) and ``group_self_influence``.
     """
     out = LeaveOutResult()
     if not len(gt.loco):
@@ -209,8 +244,16 @@ def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_n
     size_cm = np.tile(size, (n_out, 1))
     rows.add("catalogue_size", "loco_per_output", loco_per_output(size_cm, deltas), mode=mode)
     rows.add("catalogue_size", "loco_heldout_value", spearman(size, value), n=len(names), mode=mode)
+    out.truths["loco"] = (deltas, names)
+    # the catalogue-level estimators, fitted against this truth on the other creators only
+    group, fits = catalogue_cms(catalogue, deltas, names, folds)
+    if group:
+        out.facts["group_influence_folds"] = fits
+        for m, cm in group.items():
+            rows.add(m, "loco_per_output", loco_per_output(cm, deltas), mode=mode)
+    _partial_rows(rows, {**cms, **group}, deltas, size, "creator_partial_r_size", mode)
     # creator-level signal-to-noise ratio of every method, on the scale the economy's noise sweep uses
-    snr_tables = [_snr_table("loco", deltas, reliability, cms, size_cm, len(names), mode, n_boot)]
+    snr_tables = [_snr_table("loco", deltas, reliability, {**cms, **group}, size_cm, len(names), mode, n_boot)]
     if len(seeds) >= 2:
         per_seed_d = [_wide(loco[loco["seed"] == s], gt.output_ids, names) for s in seeds[:2]]
         rows.add(NOISE, "loco_noise_ceiling", loco_per_output(per_seed_d[0], per_seed_d[1]), mode=mode)
@@ -255,7 +298,15 @@ def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_n
                 net_rel = _split_half_reliability(net_outputs, net_seeds, gt.output_ids, net_names)
                 out.facts["loco_net_reliability"] = net_rel
                 rows.add(NOISE, "loco_net_reliability", net_rel, n=len(net_names), mode=mode)
-            snr_tables.append(_snr_table("loco_net", net_d, net_rel, net_cms, size_cm[:, cols], len(net_names), mode, n_boot))
+            out.truths["loco_net"] = (net_d, net_names)
+            net_group, net_fits = catalogue_cms(catalogue, net_d, net_names, folds)
+            if net_group:
+                out.facts["group_influence_net_folds"] = net_fits
+                for m, cm in net_group.items():
+                    rows.add(m, "loco_net_per_output", loco_per_output(cm, net_d), mode=mode)
+            _partial_rows(rows, {**net_cms, **net_group}, net_d, size[cols], "creator_partial_r_size_net", mode)
+            snr_tables.append(_snr_table("loco_net", net_d, net_rel, {**net_cms, **net_group}, size_cm[:, cols],
+                                         len(net_names), mode, n_boot))
     out.snr = pd.concat(snr_tables, ignore_index=True)
     for r in out.snr.itertuples():
         suffix = "" if r.truth == "loco" else "_net"

@@ -8,6 +8,7 @@ writes ``RUN/evaluation/``. The result is an :class:`Evaluation` of tidy tables.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import pandas as pd
 
 from ..retrain import load_groundtruth, load_run_inputs
 from ..table import AttributionTable
+from .best import write_best
+from .catalogue import CatalogueTerms, catalogue_terms
 from .costs import COST_COLUMNS, cost_table
 from .lds import lds_mode_metrics, mode_agreement
 from .leaveout import SNR_COLUMNS, loco_metrics, loo_metrics, replay_exactness
-from .methods import EVAL_DIR, method_scores, run_meta
+from .methods import EVAL_DIR, method_scores, run_meta, stored_trak_features
 from .metrics import METRIC_COLUMNS, MetricRows
 from .overlap import peer_metrics, similarity_metrics
 from .report import findings, write_report
@@ -93,6 +96,17 @@ def lds_truths(gt) -> dict:
     return dict(sorted(modes.items(), key=lambda kv: kv[0] != "reshuffled"))
 
 
+def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTerms | None, float]:
+    """The group-influence terms of every creator from traker's stored features (None when the cache is gone),
+    and the seconds they took."""
+    features = stored_trak_features(run_dir, meta, inputs)
+    if features is None:
+        return None, 0.0
+    t0 = time.perf_counter()
+    terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece])
+    return terms, time.perf_counter() - t0
+
+
 def evaluate(
     run_dir: str | Path,
     dattri: bool | None = None,
@@ -107,6 +121,7 @@ def evaluate(
     projection_seeds: int = 5,
     dattri_projection_seeds: int = 1,
     headline_mode: str = HEADLINE_MODE,
+    catalogue_folds: int | None = None,
 ) -> Evaluation:
     """Score every method of a run against its ground truth, in every retraining mode; write ``RUN/evaluation/``.
 
@@ -130,6 +145,9 @@ def evaluate(
             pass (about 10 minutes on the default run); cached.
         headline_mode: the retraining mode reported first and in full (the others get their LDS, ceiling and
             cross-seed lines); its LDS facts are also the top-level ``lds_*`` facts.
+        catalogue_folds: cross-validation of ``group_influence`` across creators: None leaves one creator out per
+            fold, else this many folds. The most faithful causal method at creator level is written to
+            ``best_method.yaml`` (see :mod:`attribution.best_method`).
     """
     run_dir = Path(run_dir)
     table = AttributionTable.load(run_dir)
@@ -148,6 +166,10 @@ def evaluate(
                        models_ensemble=models_ensemble, projection_seeds=projection_seeds,
                        dattri_projection_seeds=dattri_projection_seeds)
     facts: dict = dict(ms.facts)
+    catalogue, seconds = run_catalogue_terms(run_dir, meta, inputs) if len(gt.loco) else (None, 0.0)
+    if catalogue is not None:
+        ms.costs.append({"item": "group influence: first- and second-order catalogue terms from stored features",
+                         "kind": "attribution", "seconds": seconds})
     facts.update(n_outputs=n_out, n_pieces=n_pieces, k=k)
     rows = MetricRows(n_boot)
 
@@ -184,7 +206,8 @@ def evaluate(
     # ---- trajectory-exact replay, leave-one-creator-out with its matched controls, leave-one-piece-out
     replay, replay_facts = replay_exactness(gt, rows)
     facts.update(replay_facts)
-    leaveout = loco_metrics(gt, ms.scores, ms.methods, ms.random_names, inputs, table, rows)
+    leaveout = loco_metrics(gt, ms.scores, ms.methods, ms.random_names, inputs, table, rows, catalogue=catalogue,
+                            folds=catalogue_folds)
     facts.update(leaveout.facts)
     facts.update(loo_metrics(gt, ms.scores, ms.methods, inputs, rows))
 
@@ -211,6 +234,10 @@ def evaluate(
         controls_per_output=leaveout.controls_per_output,
         replay=replay,
     )
+    best = write_best(run_dir, leaveout.snr, leaveout.truths, ms.scores, catalogue, inputs, costs, gt.models, facts)
+    if best is not None:
+        ev.facts["best_method"] = {k: best[k] for k in ("method", "snr", "snr_low", "snr_high", "catalogue_size_snr",
+                                                        "cost_core_seconds", "ground_truth_core_seconds")}
     ev.findings = findings(ev)
     _write_tables(ev, out_dir)
     if report:

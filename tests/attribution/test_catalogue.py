@@ -1,0 +1,191 @@
+"""Catalogue-level group influence (attribution.evaluation.catalogue) and the best-method record (attribution.best_method)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from attribution.best_method import (
+    BEST_FILE,
+    BEST_SCORES_FILE,
+    BestMethodError,
+    choose_best,
+    method_cost,
+    read_best_method,
+    write_best_method,
+)
+from attribution.evaluation.catalogue import (
+    CatalogueTerms,
+    catalogue_terms,
+    cross_validated_scores,
+    fit_group_influence,
+    partial_r,
+    self_influence,
+)
+from attribution.evaluation.leaveout import catalogue_cms
+from attribution.evaluation.methods import trak_from_features
+
+
+def _features(seed: int = 0, n: int = 40, p: int = 6, n_out: int = 5, ckpts: int = 2):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, p)) for _ in range(ckpts)], [rng.standard_normal((n_out, p)) for _ in range(ckpts)]
+
+
+def test_self_influence_is_the_groups_newton_step_in_the_fisher_metric_by_direct_computation():
+    train, _ = _features()
+    groups = np.repeat([0, 1, 2, -1], 10)  # the last ten windows belong to no group
+    got = self_influence(train, groups, 3, ridge=0.3)
+    for g in range(3):
+        total = 0.0
+        for X in train:
+            xtx = X.T @ X
+            inv = np.linalg.inv(xtx + 0.3 * np.trace(xtx) / X.shape[1] * np.eye(X.shape[1]))
+            inv /= np.abs(inv).mean()
+            # sum over pairs i, j of the group of phi_i^T A^-1 (Phi^T Phi) A^-1 phi_j
+            total += sum(X[i] @ inv @ xtx @ inv @ X[j] for i in np.flatnonzero(groups == g) for j in np.flatnonzero(groups == g))
+        assert got[g] == pytest.approx(total / len(train), rel=1e-9)
+    # without a ridge it is the sum of the train-train kernel K = Phi (Phi^T Phi)^-1 Phi^T over the group's pairs
+    X = train[0]
+    inv = np.linalg.inv(X.T @ X)
+    K = X @ inv @ X.T
+    scale = 1.0 / np.abs(inv).mean() ** 2  # traker's rescaling of the inverse, squared
+    assert self_influence([X], groups, 3, ridge=0.0)[1] == pytest.approx(scale * K[10:20, 10:20].sum(), rel=1e-9)
+
+
+def test_self_influence_grows_with_a_catalogues_coherence_not_only_its_size():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 8))
+    X[:10] = X[0] + 0.05 * rng.standard_normal((10, 8))  # ten near-copies: one coherent catalogue
+    groups = np.repeat([0, 1, -1, -1, -1, -1], 10)  # as many windows, spread out
+    coherent, spread = self_influence([X], groups, 2, ridge=0.1)
+    assert coherent > 3 * spread
+
+
+def test_catalogue_terms_sum_trak_over_each_catalogue():
+    train, target = _features()
+    creators = np.repeat(["b", "a", "c", "a"], 10)
+    terms = catalogue_terms(train, target, creators, ridges=(0.1,))
+    assert terms.names == ["a", "b", "c"] and terms.windows.tolist() == [20, 10, 10]
+    tau = trak_from_features(train, target, ridge=0.1)
+    np.testing.assert_allclose(terms.first[0.1][:, 0], tau[:, creators == "a"].sum(1))
+    only_a = np.where(creators == "a", 0, -1)
+    assert terms.second[0.1][0] == pytest.approx(self_influence(train, only_a, 1, 0.1)[0])
+    sub = terms.columns(["c", "a"])
+    np.testing.assert_allclose(sub.first[0.1], terms.first[0.1][:, [2, 0]])
+
+
+def _synthetic_terms(n_out: int = 12, n_creators: int = 8, seed: int = 0) -> CatalogueTerms:
+    rng = np.random.default_rng(seed)
+    names = [f"c{i}" for i in range(n_creators)]
+    first = {r: rng.standard_normal((n_out, n_creators)) for r in (0.1, 1.0)}
+    second = {r: rng.gamma(2.0, 1.0, n_creators) for r in (0.1, 1.0)}
+    return CatalogueTerms(names, first, second, rng.integers(5, 50, n_creators).astype(float))
+
+
+def test_the_fit_recovers_the_scales_and_ridge_of_an_exact_truth():
+    terms = _synthetic_terms()
+    offsets = np.arange(12.0)[:, None]  # a per-output level common to every creator does not matter
+    truth = 2.0 * terms.first[1.0] + 3.0 * terms.second[1.0][None, :] + offsets
+    fit = fit_group_influence(terms, truth)
+    assert fit.ridge == 1.0 and fit.a == pytest.approx(2.0) and fit.b == pytest.approx(3.0) and fit.sse < 1e-18
+    # both scales are >= 0: a truth that falls with self-influence gets b = 0, not a negative scale
+    assert fit_group_influence(terms, terms.first[0.1] - 5 * terms.second[0.1][None, :]).b == 0.0
+
+
+@pytest.mark.parametrize("folds", [None, 3])
+def test_cross_validation_never_scores_a_creator_with_parameters_that_saw_its_truth(folds):
+    terms = _synthetic_terms()
+    rng = np.random.default_rng(2)
+    truth = 1.5 * terms.first[0.1] + 0.7 * terms.second[0.1][None, :] + 0.3 * rng.standard_normal((12, 8))
+    scores, fits = cross_validated_scores(terms, truth, folds)
+    assert len(fits) == (8 if folds is None else 3) and np.isfinite(scores).all()
+    held = [0] if folds is None else [0, 1, 2]  # the first fold's creators
+    garbage = truth.copy()
+    garbage[:, held] = 1e6 * rng.standard_normal((12, np.size(held)))
+    again, fits_again = cross_validated_scores(terms, garbage, folds)
+    np.testing.assert_array_equal(again[:, held], scores[:, held])  # its own truth never entered its estimate
+    assert fits_again[0] == fits[0]
+    assert not np.allclose(again[:, 5], scores[:, 5])  # the garbage did move the others' fits (so the test can fail)
+
+
+def test_catalogue_cms_needs_three_creators_and_gives_both_estimators():
+    terms = _synthetic_terms()
+    truth = terms.first[0.1] + terms.second[0.1][None, :]
+    cms, fits = catalogue_cms(terms, truth[:, [3, 1, 5]], ["c3", "c1", "c5"])
+    assert set(cms) == {"group_influence", "group_self_influence"} and len(fits) == 3
+    np.testing.assert_allclose(cms["group_self_influence"][0], terms.second[0.1][[3, 1, 5]])
+    assert catalogue_cms(terms, truth[:, :2], ["c0", "c1"]) == ({}, [])
+    assert catalogue_cms(None, truth, terms.names) == ({}, [])
+
+
+def test_partial_correlation_controls_for_size_by_hand():
+    size = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    signal = np.array([[1.0, -1.0, 0.0, 1.0, -1.0]])
+    signal = signal - np.polyval(np.polyfit(size, signal[0], 1), size)  # orthogonal to size
+    truth = 10 * size + signal
+    assert partial_r(signal, truth, size)[0] == pytest.approx(1.0)
+    assert partial_r(-signal + 3 * size, truth, size)[0] == pytest.approx(-1.0)
+    assert np.isnan(partial_r(size[None], truth, size)[0])  # size itself adds nothing beyond size: undefined
+
+
+SNR = pd.DataFrame({
+    "method": ["catalogue_size", "trak", "group_influence", "sim_embedding", "dattri_trak", "random", "trak"],
+    "family": ["baseline", "tda", "tda", "similarity", "peer", "baseline", "tda"],
+    "snr": [5.0, 0.1, 0.9, 2.0, 0.3, 9.0, 0.95], "truth": ["loco"] * 6 + ["loco_net"],
+})
+
+
+def test_best_is_the_causal_method_with_the_highest_snr_on_the_truth_never_a_baseline_or_proxy():
+    assert choose_best(SNR, "loco")["method"] == "group_influence"
+    assert choose_best(SNR, "loco_net")["method"] == "trak"
+    assert choose_best(SNR[SNR["family"] == "baseline"], "loco") is None
+
+
+def test_method_cost_adds_the_items_a_method_needs():
+    costs = pd.DataFrame({
+        "item": ["trak + tracin + grad_dot + grad_cos (one traker pass)", "group influence: terms",
+                 "trak_ridge and trak_1ckpt_ridge variants", "dattri_trak_1ckpt (dattri CPU path)",
+                 "retraining: leave-one-creator-out (8 models)"],
+        "kind": ["attribution"] * 4 + ["ground truth"], "core_seconds": [100.0, 2.0, 5.0, 50.0, 1e4]})
+    assert method_cost("trak", costs) == 100.0 and method_cost("tracin", costs) == 100.0
+    assert method_cost("group_influence", costs) == 102.0 and method_cost("trak_ridge0.1", costs) == 105.0
+    assert method_cost("dattri_trak_1ckpt", costs) == 50.0 and np.isnan(method_cost("trak_models", costs))
+
+
+def _record(**kw) -> dict:
+    return {"method": "group_influence", "snr": 0.9, "snr_low": 0.5, "snr_high": 1.3, "truth": "loco",
+            "truth_label": "leave-one-creator-out", "creators": 3, "catalogue_size_snr": 0.57,
+            "outputs_fingerprint": "abc", **kw}
+
+
+def test_best_method_record_round_trips_and_refuses_damage(tmp_path):
+    assert read_best_method(tmp_path) is None  # not evaluated
+    scores = pd.DataFrame({"output_id": ["o1", "o1", "o2", "o2"], "creator": ["a", "b"] * 2, "score": [1.0, 2.0, 3.0, 4.0]})
+    write_best_method(tmp_path, _record(), scores)
+    best = read_best_method(tmp_path, check_outputs=False)
+    assert best.method == "group_influence" and best.snr == 0.9 and "SNR 0.90 [0.50, 1.30]" in best.label()
+    np.testing.assert_array_equal(best.matrix(["o2", "o1"], ["b", "a"], tmp_path), [[4.0, 3.0], [2.0, 1.0]])
+    with pytest.raises(BestMethodError, match="creators \\['z'\\]"):
+        best.matrix(["o1"], ["a", "z"], tmp_path / BEST_SCORES_FILE)
+    (tmp_path / BEST_SCORES_FILE).unlink()
+    with pytest.raises(BestMethodError, match="best_scores.parquet is missing"):
+        read_best_method(tmp_path, check_outputs=False)
+    (tmp_path / BEST_FILE).write_text(yaml.safe_dump({"method": "trak"}))
+    with pytest.raises(BestMethodError, match="lacks"):
+        read_best_method(tmp_path, check_outputs=False)
+
+
+def test_a_best_method_measured_on_other_outputs_is_stale(tmp_path):
+    from attribution.table import tokens_fingerprint
+
+    (tmp_path / "outputs").mkdir()
+    np.save(tmp_path / "outputs" / "o1.npy", np.array([1, 2, 3]))
+    pd.DataFrame({"output_id": ["o1"]}).to_parquet(tmp_path / "outputs.parquet")
+    scores = pd.DataFrame({"output_id": ["o1"], "creator": ["a"], "score": [1.0]})
+    write_best_method(tmp_path, _record(outputs_fingerprint=tokens_fingerprint([np.array([1, 2, 3])])), scores)
+    assert read_best_method(tmp_path).method == "group_influence"
+    np.save(tmp_path / "outputs" / "o1.npy", np.array([1, 2, 4]))  # the run was rebuilt: other outputs
+    with pytest.raises(BestMethodError, match="stale"):
+        read_best_method(tmp_path)
