@@ -9,11 +9,12 @@ caught ``ValueError`` before keep working.
 * :class:`RunFolderError`   – a run or training folder cannot be used as asked: it holds artefacts of other
   inputs (refused before anything is written), it is a file, or it cannot be written.
 * :class:`CheckpointError`  – a checkpoint that is unreadable or holds more than tensors and plain data.
+* :class:`FeatureStoreError` – a run's stored TRAK features are missing, unfinished or of other inputs.
 """
 
 from __future__ import annotations
 
-__all__ = ["AttributionError", "CheckpointError", "RunFolderError"]
+__all__ = ["AttributionError", "CheckpointError", "FeatureStoreError", "RunFolderError"]
 
 
 class AttributionError(ValueError):
@@ -26,3 +27,7 @@ class RunFolderError(AttributionError):
 
 class CheckpointError(AttributionError):
     """A checkpoint file is unreadable, or holds Python objects that safe loading refuses."""
+
+
+class FeatureStoreError(AttributionError):
+    """A run's stored TRAK features are missing, unfinished, or were made from other checkpoints or windows."""

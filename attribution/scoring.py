@@ -16,6 +16,11 @@ Methods computed here (scores per generated output x training window; pieces sum
 
 The baselines reuse the projected gradients traker already stored, so they cost no extra backward pass.
 
+The training features live in a :class:`FeatureStore` (:func:`open_feature_store`); any set of targets is
+scored against it under a traker experiment name of its own (:func:`score_experiment`,
+:func:`gradient_baselines`). The build scores its outputs as experiments ``sequence`` and ``segments``;
+:mod:`attribution.piece_scores` scores new pieces against the same store without featurising again.
+
 traker on CPU, and the traps handled here: ``device`` is passed as the string ``"cpu"``; float32
 throughout (``use_half_precision=False``); a single-block ``BasicProjector`` (fast: the projection matrix
 is generated once per checkpoint, not once per batch) frees its matrix in ``finalize_features()``, so it
@@ -53,6 +58,11 @@ __all__ = [
     "compute_gradient_scores",
     "segment_bounds",
     "cache_key",
+    "FeatureStore",
+    "open_feature_store",
+    "score_experiment",
+    "drop_experiment",
+    "gradient_baselines",
 ]
 
 
@@ -134,6 +144,188 @@ def _batches(n: int, size: int):
         yield np.arange(start, min(n, start + size))
 
 
+
+@dataclass
+class FeatureStore:
+    """traker's finalised features of the training windows at each checkpoint, ready to score targets.
+
+    Made by :func:`open_feature_store`; the build (:func:`compute_gradient_scores`) and the scoring of new
+    pieces (:mod:`attribution.piece_scores`) score their targets against it with :func:`score_experiment`.
+    """
+
+    traker: TRAKer
+    projector: BasicProjector
+    checkpoints: list[Path]
+    save_dir: Path
+    n_params: int
+    featurize_seconds: float  # what featurising cost the call that made the features (NaN when not recorded)
+
+
+def open_feature_store(
+    model: MusicTransformer,
+    checkpoints: list[Path],
+    train_tokens: np.ndarray,
+    cfg: TrakConfig,
+    save_root: Path,
+    progress: bool = True,
+    featurize: bool = True,
+) -> FeatureStore:
+    """traker's store of the training windows' features under ``save_root / <cache_key>``.
+
+    With ``featurize`` the features a store lacks are computed and finalised (the build). Without it, only a
+    store that holds finalised features for every checkpoint is opened, and nothing is written; anything
+    else raises :class:`~attribution.errors.FeatureStoreError` naming what is missing.
+    """
+    from .errors import FeatureStoreError
+
+    if not checkpoints:
+        raise ValueError("no checkpoints to attribute with; train the model first")
+    checkpoints = [Path(p) for p in checkpoints]
+    n_train = len(train_tokens)
+    if cfg.lambda_reg == 0 and cfg.proj_dim >= n_train:
+        raise ValueError(
+            f"trak.proj_dim={cfg.proj_dim} must be below the number of training windows ({n_train}) "
+            "when trak.lambda_reg is 0, otherwise X^T X is singular; lower proj_dim or set lambda_reg > 0"
+        )
+    save_dir = Path(save_root) / cache_key(checkpoints, train_tokens, cfg)
+    if not featurize and not (save_dir / "metadata.json").is_file():
+        raise FeatureStoreError(f"no stored TRAK features in {save_dir} (the store for these checkpoints, windows, "
+                                "TRAK settings and traker/torch versions)")
+    save_dir.mkdir(parents=True, exist_ok=True)
+
+    if not progress:  # traker draws its own bars in finalize_*; honour the caller's wish for quiet
+        import trak.traker
+
+        trak.traker.tqdm = functools.partial(tqdm, disable=True)
+    n_params = model.num_params()
+    projector = BasicProjector(
+        grad_dim=n_params,
+        proj_dim=cfg.proj_dim,
+        seed=cfg.projector_seed,
+        proj_type=ProjectionType.normal,
+        device="cpu",
+        block_size=cfg.proj_dim,  # one block: the matrix is generated once per checkpoint
+        dtype=torch.float32,
+    )
+    try:
+        traker = TRAKer(
+            model=model,
+            task=SequenceLogLikelihood(model.config.pad_id),
+            train_set_size=n_train,
+            save_dir=str(save_dir),
+            load_from_save_dir=True,
+            device="cpu",
+            projector=projector,
+            use_half_precision=False,
+            lambda_reg=cfg.lambda_reg,
+            logging_level=logging.WARNING,
+        )
+    except AssertionError as exc:  # traker asserts that a store's projection and train-set size match
+        raise FeatureStoreError(f"the TRAK store {save_dir} holds features of other settings ({exc})") from None
+
+    t_start = time.perf_counter()
+    timing_file = save_dir / "featurize_seconds.json"
+    stored = [int(traker.saver.model_ids.get(i, {}).get("is_finalized", 0)) for i in range(len(checkpoints))]
+    reused = all(stored)  # every checkpoint's features were made by an earlier call
+    if not featurize and not reused:
+        missing = [checkpoints[i].name for i, done in enumerate(stored) if not done]
+        raise FeatureStoreError(f"the TRAK store {save_dir} has no finalised features for {', '.join(missing)} "
+                                "(its featurisation was interrupted)")
+    if not reused:
+        train_t = torch.as_tensor(train_tokens, dtype=torch.long)
+        full_start = torch.zeros(n_train, dtype=torch.long)
+        full_end = torch.full((n_train,), train_tokens.shape[1] - 1, dtype=torch.long)
+        n_batches = -(-n_train // cfg.batch_size)
+        bar = tqdm(total=n_batches * len(checkpoints), desc="TRAK featurize", disable=not progress)
+        for model_id, ckpt in enumerate(checkpoints):
+            traker.load_checkpoint(_load_state(ckpt), model_id=model_id)
+            for inds in _batches(n_train, cfg.batch_size):
+                idx = torch.as_tensor(inds)
+                traker.featurize(batch=(train_t[idx], full_start[idx], full_end[idx]), inds=inds)
+                bar.update(1)
+        bar.close()
+        traker.finalize_features()
+        featurize_seconds = time.perf_counter() - t_start
+        timing_file.write_text(json.dumps({"seconds": featurize_seconds}))
+    else:  # count what the call that made the features spent (unknown for caches made before it was kept)
+        featurize_seconds = float(json.loads(timing_file.read_text())["seconds"]) if timing_file.is_file() else float("nan")
+    return FeatureStore(traker, projector, checkpoints, save_dir, n_params, featurize_seconds)
+
+
+def _experiment_files(store: FeatureStore, exp: str) -> list[Path]:
+    return [store.save_dir / str(i) / f"{exp}_grads.mmap" for i in range(len(store.checkpoints))] + [
+        store.save_dir / "scores" / f"{exp}.mmap"
+    ]
+
+
+def drop_experiment(store: FeatureStore, exp: str) -> None:
+    """Delete an experiment's target gradients and scores from the store (the training features stay)."""
+    for path in _experiment_files(store, exp):
+        path.unlink(missing_ok=True)
+    store.traker.saver.experiments.pop(exp, None)
+    experiments_file = store.save_dir / "experiments.json"
+    if experiments_file.is_file():
+        listed = json.loads(experiments_file.read_text())
+        listed.pop(exp, None)
+        experiments_file.write_text(json.dumps(listed))
+
+
+def score_experiment(
+    store: FeatureStore, exp: str, targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_size: int,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """TRAK scores of ``targets`` ``(tokens, start, end)`` under traker experiment ``exp``.
+
+    Returns the ensemble over every checkpoint and the final checkpoint alone, each (n_targets, n_train).
+    An earlier experiment of the same name is discarded first: traker would reopen its files with their old
+    number of targets.
+    """
+    traker, projector = store.traker, store.projector
+    drop_experiment(store, exp)
+    n_targets = len(targets[0])
+    ids = list(range(len(store.checkpoints)))
+    bar = tqdm(total=len(ids) * -(-n_targets // batch_size), desc=f"TRAK score {exp}", disable=not progress)
+    for model_id, ckpt in enumerate(store.checkpoints):
+        if not projector.proj_matrix_available:
+            projector.generate_sketch_matrix(projector.generator_states[0])
+        traker.start_scoring_checkpoint(exp, _load_state(ckpt), model_id=model_id, num_targets=n_targets)
+        for inds in _batches(n_targets, batch_size):
+            idx = torch.as_tensor(inds)
+            traker.score(batch=tuple(t[idx] for t in targets), inds=inds)
+            bar.update(1)
+    bar.close()
+    ensemble = np.array(traker.finalize_scores(exp, model_ids=ids)).T  # (n_targets, n_train)
+    last = np.array(traker.finalize_scores(exp, model_ids=[ids[-1]])).T
+    return ensemble, last
+
+
+def gradient_baselines(
+    store: FeatureStore, exp: str, n_targets: int, checkpoint_lrs: list[float] | None = None,
+    rows: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """TracIn, grad-dot and grad-cos from the projected gradients traker stored for experiment ``exp``.
+
+    ``rows`` maps each target to the row it belongs to (targets of one row are summed first: the gradient of
+    a sum of log-likelihoods is the sum of their gradients); by default each target is its own row.
+    Projected gradients are already divided by sqrt(n_params).
+    """
+    rows = np.arange(n_targets) if rows is None else np.asarray(rows)
+    n_rows = int(rows.max()) + 1 if len(rows) else 0
+    lrs = checkpoint_lrs or [1.0] * len(store.checkpoints)
+    saver = store.traker.saver
+    tracin = None
+    for model_id, lr in enumerate(lrs):
+        saver.load_current_store(model_id, exp, n_targets, mode="r")
+        g_train = np.array(saver.current_store["grads"], dtype=np.float64)
+        g_out = np.zeros((n_rows, g_train.shape[1]))
+        np.add.at(g_out, rows, np.array(saver.current_store[f"{exp}_grads"], dtype=np.float64))
+        tracin = lr * (g_out @ g_train.T) + (0.0 if tracin is None else tracin)
+    grad_dot = g_out @ g_train.T  # final checkpoint
+    norms = np.linalg.norm(g_out, axis=1, keepdims=True) * np.linalg.norm(g_train, axis=1)[None, :]
+    grad_cos = grad_dot / np.where(norms > 0, norms, 1.0)
+    return {"tracin": tracin, "grad_dot": grad_dot, "grad_cos": grad_cos}
+
+
 def compute_gradient_scores(
     model: MusicTransformer,
     checkpoints: list[Path],
@@ -154,70 +346,10 @@ def compute_gradient_scores(
         save_root: traker's files go to ``save_root / <cache_key>``.
         checkpoint_lrs: learning rate at each checkpoint, for TracIn (default: all 1).
     """
-    if not checkpoints:
-        raise ValueError("no checkpoints to attribute with; train the model first")
-    checkpoints = [Path(p) for p in checkpoints]
-    pad = model.config.pad_id
-    n_train, n_out = len(train_tokens), len(output_tokens)
+    n_out = len(output_tokens)
     n_events = output_tokens.shape[1] - 1
-    if cfg.lambda_reg == 0 and cfg.proj_dim >= n_train:
-        raise ValueError(
-            f"trak.proj_dim={cfg.proj_dim} must be below the number of training windows ({n_train}) "
-            "when trak.lambda_reg is 0, otherwise X^T X is singular; lower proj_dim or set lambda_reg > 0"
-        )
     bounds = segment_bounds(n_events, cfg.segment_events)
-    save_dir = Path(save_root) / cache_key(checkpoints, train_tokens, cfg)
-    save_dir.mkdir(parents=True, exist_ok=True)
-
-    if not progress:  # traker draws its own bars in finalize_*; honour the caller's wish for quiet
-        import trak.traker
-
-        trak.traker.tqdm = functools.partial(tqdm, disable=True)
-    n_params = model.num_params()
-    projector = BasicProjector(
-        grad_dim=n_params,
-        proj_dim=cfg.proj_dim,
-        seed=cfg.projector_seed,
-        proj_type=ProjectionType.normal,
-        device="cpu",
-        block_size=cfg.proj_dim,  # one block: the matrix is generated once per checkpoint
-        dtype=torch.float32,
-    )
-    traker = TRAKer(
-        model=model,
-        task=SequenceLogLikelihood(pad),
-        train_set_size=n_train,
-        save_dir=str(save_dir),
-        load_from_save_dir=True,
-        device="cpu",
-        projector=projector,
-        use_half_precision=False,
-        lambda_reg=cfg.lambda_reg,
-        logging_level=logging.WARNING,
-    )
-
-    t_start = time.perf_counter()
-    timing_file = save_dir / "featurize_seconds.json"
-    stored = [int(traker.saver.model_ids.get(i, {}).get("is_finalized", 0)) for i in range(len(checkpoints))]
-    reused = all(stored)  # every checkpoint's features were made by an earlier call
-    train_t = torch.as_tensor(train_tokens, dtype=torch.long)
-    full_start = torch.zeros(n_train, dtype=torch.long)
-    full_end = torch.full((n_train,), train_tokens.shape[1] - 1, dtype=torch.long)
-    n_batches = -(-n_train // cfg.batch_size)
-    bar = tqdm(total=n_batches * len(checkpoints), desc="TRAK featurize", disable=not progress)
-    for model_id, ckpt in enumerate(checkpoints):
-        traker.load_checkpoint(_load_state(ckpt), model_id=model_id)
-        for inds in _batches(n_train, cfg.batch_size):
-            idx = torch.as_tensor(inds)
-            traker.featurize(batch=(train_t[idx], full_start[idx], full_end[idx]), inds=inds)
-            bar.update(1)
-    bar.close()
-    traker.finalize_features()
-    featurize_seconds = time.perf_counter() - t_start
-    if reused:  # count what the call that made the features spent (unknown for caches made before it was kept)
-        featurize_seconds = float(json.loads(timing_file.read_text())["seconds"]) if timing_file.is_file() else float("nan")
-    else:
-        timing_file.write_text(json.dumps({"seconds": featurize_seconds}))
+    store = open_feature_store(model, checkpoints, train_tokens, cfg, save_root, progress=progress)
     t_score = time.perf_counter()
 
     # Targets: whole sequences, then every passage of every sequence.
@@ -228,43 +360,9 @@ def compute_gradient_scores(
     seg_end = torch.tensor([e for _, e in bounds] * n_out, dtype=torch.long)
     seg_targets = (out_t[seg_rows], seg_start, seg_end)
 
-    ids = list(range(len(checkpoints)))
-    results: dict[str, np.ndarray] = {}
-    for exp, targets in (("sequence", seq_targets), ("segments", seg_targets)):
-        n_targets = len(targets[0])
-        bar = tqdm(total=len(checkpoints) * -(-n_targets // cfg.batch_size), desc=f"TRAK score {exp}", disable=not progress)
-        for model_id, ckpt in enumerate(checkpoints):
-            if not projector.proj_matrix_available:
-                projector.generate_sketch_matrix(projector.generator_states[0])
-            traker.start_scoring_checkpoint(exp, _load_state(ckpt), model_id=model_id, num_targets=n_targets)
-            for inds in _batches(n_targets, cfg.batch_size):
-                idx = torch.as_tensor(inds)
-                traker.score(batch=tuple(t[idx] for t in targets), inds=inds)
-                bar.update(1)
-        bar.close()
-        results[exp] = np.array(traker.finalize_scores(exp, model_ids=ids)).T  # (n_targets, n_train)
-        if exp == "sequence":
-            results["trak_1ckpt"] = np.array(traker.finalize_scores(exp, model_ids=[ids[-1]])).T
-
-    # Baselines from the projected gradients traker stored (already divided by sqrt(n_params)).
-    lrs = checkpoint_lrs or [1.0] * len(checkpoints)
-    tracin = np.zeros((n_out, n_train))
-    for model_id, lr in zip(ids, lrs):
-        traker.saver.load_current_store(model_id, "sequence", n_out, mode="r")
-        g_train = np.array(traker.saver.current_store["grads"], dtype=np.float64)
-        g_out = np.array(traker.saver.current_store["sequence_grads"], dtype=np.float64)
-        tracin += lr * (g_out @ g_train.T)
-    grad_dot = g_out @ g_train.T  # final checkpoint
-    norms = np.linalg.norm(g_out, axis=1, keepdims=True) * np.linalg.norm(g_train, axis=1)[None, :]
-    grad_cos = grad_dot / np.where(norms > 0, norms, 1.0)
-
-    methods = {
-        "trak": results["sequence"],
-        "trak_1ckpt": results["trak_1ckpt"],
-        "tracin": tracin,
-        "grad_dot": grad_dot,
-        "grad_cos": grad_cos,
-    }
-    segments = results["segments"].reshape(n_out, len(bounds), n_train)
-    return GradientScores(methods=methods, segments=segments, segment_bounds=bounds, proj_dim=cfg.proj_dim, n_params=n_params,
-                          seconds=featurize_seconds + time.perf_counter() - t_score)
+    trak, trak_1ckpt = score_experiment(store, "sequence", seq_targets, cfg.batch_size, progress)
+    segments, _ = score_experiment(store, "segments", seg_targets, cfg.batch_size, progress)
+    methods = {"trak": trak, "trak_1ckpt": trak_1ckpt, **gradient_baselines(store, "sequence", n_out, checkpoint_lrs)}
+    return GradientScores(methods=methods, segments=segments.reshape(n_out, len(bounds), -1), segment_bounds=bounds,
+                          proj_dim=cfg.proj_dim, n_params=store.n_params,
+                          seconds=store.featurize_seconds + time.perf_counter() - t_score)
