@@ -23,6 +23,9 @@ Schemes in this module: ``pro_rata``, ``user_centric``, ``artist_centric`` (stre
 schemes -- ``mix``, ``floor``, ``cap``, ``threshold``, ``eligibility`` and ``hybrid`` (a mix) -- are in
 :mod:`royaltysim.combinators`; their nested schemes are parameters typed :class:`NestedScheme` or
 :class:`SchemeParts`.
+The Shapley rules (``shapley_royalty_share`` for the AI pool, ``shapley_streaming`` for the human
+pool) are in :mod:`royaltysim.shapley`, and attribution with a usage fallback (``causal_fallback``, STIM's
+licence) in :mod:`royaltysim.fallback`.
 """
 
 from __future__ import annotations
@@ -132,6 +135,10 @@ class Settlement:
         attribution: (n_outputs, n_creators) causal (TDA) scores aggregated to creators; may be negative.
         similarity: (n_outputs, n_creators) similarity of each output to each catalogue (>= 0).
         eligible: (n_creators,) bool: who may be paid from this pool.
+        reference: (n_outputs, n_creators) each creator's true contribution to each output (>= 0): the
+            retraining ground truth's shares where the run has one, else the causal method's shares (see
+            :func:`royaltysim.population.corpus_population`); zeros when left out. What Shapley Royalty
+            Share (:mod:`royaltysim.shapley`) values the AI's utility on.
     """
 
     pool: float
@@ -144,6 +151,7 @@ class Settlement:
     attribution: np.ndarray
     similarity: np.ndarray
     eligible: np.ndarray
+    reference: np.ndarray | None = None
     _listeners: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -223,7 +231,9 @@ class Settlement:
             set_(self, "ai_plays", _as_vector("ai_plays", ai_plays, ai_plays.shape[0], "n_outputs"))
         n_outputs = self.ai_plays.shape[0]
 
-        for name in ("attribution", "similarity"):
+        if "reference" in names and self.reference is None:
+            set_(self, "reference", np.zeros((n_outputs, n_creators)))
+        for name in ("attribution", "similarity", "reference"):
             if name not in names:
                 continue
             arr = np.asarray(getattr(self, name), dtype=float)
@@ -251,7 +261,7 @@ class Settlement:
                 eligible = eligible.astype(bool)
             set_(self, "eligible", eligible)
 
-        for name in ("works", "training_works", "training_seconds", "user_pool", "ai_plays", "similarity"):
+        for name in ("works", "training_works", "training_seconds", "user_pool", "ai_plays", "similarity", "reference"):
             if name in names:
                 _require_non_negative(name, getattr(self, name))
         if n_users and not names.isdisjoint(("pool", "user_pool")):
@@ -309,13 +319,14 @@ class Settlement:
         attribution: np.ndarray | None = None,
         similarity: np.ndarray | None = None,
         eligible: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
     ) -> Settlement:
         """A settlement with defaults for what is left out.
 
         Sizes are inferred from the arrays given (or taken from ``n_*``). Defaults: no streams,
         ``user_pool`` an equal split of ``pool`` over users, zero works / training works / training
-        seconds, ``ai_plays`` one play per output (every output weighs the same), zero attribution and
-        similarity, every creator eligible. ``streams`` may be any scipy sparse matrix or a dense array.
+        seconds, ``ai_plays`` one play per output (every output weighs the same), zero attribution,
+        similarity and reference, every creator eligible. ``streams`` may be any scipy sparse matrix or a dense array.
         """
 
         def first(*candidates: int | None) -> int | None:
@@ -333,6 +344,7 @@ class Settlement:
             length(eligible),
             length(attribution, 1),
             length(similarity, 1),
+            length(reference, 1),
         )
         if n_creators is None:
             raise SettlementError(
@@ -340,7 +352,9 @@ class Settlement:
                 "creator-indexed array (works, eligible, streams, ...)"
             )
         n_users = first(n_users, length(streams, 0), length(user_pool), 0)
-        n_outputs = first(n_outputs, length(ai_plays), length(attribution, 0), length(similarity, 0), 0)
+        n_outputs = first(
+            n_outputs, length(ai_plays), length(attribution, 0), length(similarity, 0), length(reference, 0), 0
+        )
         assert n_users is not None and n_outputs is not None
 
         if streams is None:
@@ -359,6 +373,7 @@ class Settlement:
             attribution=np.zeros((n_outputs, n_creators)) if attribution is None else attribution,
             similarity=np.zeros((n_outputs, n_creators)) if similarity is None else similarity,
             eligible=np.ones(n_creators, dtype=bool) if eligible is None else eligible,
+            reference=reference,
         )
 
 
@@ -893,6 +908,8 @@ def fixed_fee(s: Settlement) -> np.ndarray:
 # the combinators (mix, floor, cap, threshold, eligibility) and hybrid, a mix, register themselves on import;
 # imported last because they build on everything above
 from royaltysim import combinators as _combinators  # noqa: E402,F401
+from royaltysim import fallback as _fallback  # noqa: E402,F401  (causal_fallback)
+from royaltysim import shapley as _shapley  # noqa: E402,F401  (shapley_royalty_share, shapley_streaming)
 
 
 def __getattr__(name: str) -> Any:
