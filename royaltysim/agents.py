@@ -542,6 +542,8 @@ class Platform(mesa.Agent):
         arm: the rules of the two pools.
         attribution: (n_outputs, n_creators) causal scores of the AI's outputs.
         pay: the settlement function (defaults to the scheme registry's ``pay``); tests may swap it.
+        reference: (n_outputs, n_creators) true contribution shares (Shapley Royalty Share values on them);
+            zeros when left out.
     """
 
     def __init__(
@@ -551,12 +553,29 @@ class Platform(mesa.Agent):
         arm: Arm,
         attribution: np.ndarray,
         pay: Callable[..., np.ndarray] = registry_pay,
+        reference: np.ndarray | None = None,
     ) -> None:
         super().__init__(model)
         self.config = config
         self.arm = arm
         self.attribution = attribution
+        self.reference = reference
         self._pay = pay
+
+    def ai_user_pool(self, revenue_ai: np.ndarray, ai_streams: np.ndarray) -> np.ndarray:
+        """(n_users,) what each listener's month pays into the AI pool, under the arm's ``ai_pool`` terms.
+
+        Without terms: ``platform.ai_pool_rate`` of the AI's share of the listener's fee. With terms
+        (GEMA-style): ``max(rate * income, minimum_per_play * AI streams)``, ``income`` gross or net of
+        the AI's serving cost of those streams.
+        """
+        terms = self.arm.ai_pool
+        if terms is None:
+            return self.config.ai_pool_rate * revenue_ai
+        income = revenue_ai
+        if terms.income == "net":
+            income = np.maximum(revenue_ai - self.config.ai_cost_per_stream * ai_streams, 0.0)
+        return np.maximum(terms.rate * income, terms.minimum_per_play * ai_streams)
 
     def settle(self, listening: Listening, consumers: Consumers, catalogue: Catalogue) -> Statement:
         """Split the month's revenue: platform cut, human pool, AI pool; pay each under its scheme."""
@@ -567,7 +586,8 @@ class Platform(mesa.Agent):
         revenue_h = consumers.fee * (1.0 - ai_frac)  # (n_users,) revenue attributed to human listening
         revenue_ai = consumers.fee * ai_frac
         user_pool_h = (1.0 - cfg.platform_cut) * revenue_h
-        user_pool_ai = cfg.ai_pool_rate * revenue_ai
+        user_pool_ai = self.ai_user_pool(revenue_ai, listening.ai_streams)
+        human_rule, ai_rule = self.arm.rules_at(self.model.steps)  # (a schedule may change them in this month)
         base = Settlement(
             pool=float(user_pool_h.sum()),
             streams=listening.streams,
@@ -579,25 +599,26 @@ class Platform(mesa.Agent):
             attribution=self.attribution,
             similarity=catalogue.similarity,
             eligible=catalogue.active,
+            reference=self.reference,
         )
-        human_pay = self._pay(self.arm.human.name, base, **self.arm.human.params)
+        human_pay = self._pay(human_rule.name, base, **human_rule.params)
         ai_settlement = base.derive(
             pool=float(user_pool_ai.sum()),
             user_pool=user_pool_ai,
             eligible=catalogue.active & catalogue.opted_in,
         )
-        ai_pay = self._pay(self.arm.ai.name, ai_settlement, **self.arm.ai.params)
+        ai_pay = self._pay(ai_rule.name, ai_settlement, **ai_rule.params)
         # what each creator would earn from the AI pool if everyone took part: the "rate card" that
         # creators who are out (of the market or of training) weigh when deciding to come back in
         everyone = np.ones_like(catalogue.active)
         counterfactual = self._pay(
-            self.arm.ai.name,
+            ai_rule.name,
             ai_settlement.derive(
                 eligible=everyone,
                 training_works=catalogue.training_works,
                 training_seconds=catalogue.training_seconds,
             ),
-            **self.arm.ai.params,
+            **ai_rule.params,
         )
         ai_streams = float(listening.ai_plays.sum())
         return Statement(

@@ -36,6 +36,8 @@ __all__ = [
     "ScenarioError",
     "SchemeSpec",
     "Arm",
+    "Phase",
+    "AiPoolTerms",
     "CompareSpec",
     "CorpusSource",
     "FittedSource",
@@ -268,12 +270,67 @@ class SchemeSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class AiPoolTerms(_Strict):
+    """What the AI service pays into the AI pool each month: a licence's money terms (GEMA-style).
+
+    Each listener's month pays ``max(rate * income, minimum_per_play * AI plays)``, ``income`` the AI's
+    share of what the listener paid (``gross``) or that less the AI's serving cost of the listener's AI
+    streams (``net``, never below 0). An arm without terms pays ``platform.ai_pool_rate`` of the gross
+    income and no minimum. The minimum comes out of the platform's margin.
+    """
+
+    # GEMA's AI licence (2024) reportedly asks 30% of the AI service's net income (streaming-facts.md)
+    rate: float = Field(0.30, ge=0.0, le=1.0, description="share of the AI income paid into the AI pool")
+    income: Literal["gross", "net"] = Field("net", description="gross AI income, or net of the AI's serving cost")
+    # the minimum royalty in $ per AI stream; GEMA publishes no figure (0: no minimum)
+    minimum_per_play: float = Field(0.0, ge=0.0, description="minimum royalty per AI stream ($)")
+
+
+class Phase(_Strict):
+    """From month ``from_month`` on, an arm pays a pool (or both) under other schemes."""
+
+    # months count from 1, as the `step` column of model.parquet does
+    from_month: int = Field(ge=2, description="first month (1 = the first simulated) paid under these schemes")
+    human: SchemeSpec | None = None
+    ai: SchemeSpec | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Phase:
+        if self.human is None and self.ai is None:
+            raise ValueError("a phase changes the human pool's scheme, the AI pool's, or both: give human:, ai: or both")
+        return self
+
+
 class Arm(_Strict):
-    """One policy compared in a scenario: a rule for the human pool and one for the AI pool."""
+    """One policy compared in a scenario: a rule for the human pool and one for the AI pool.
+
+    ``schedule`` changes the rules over time: each phase, from its ``from_month`` on, replaces the scheme
+    of the pool(s) it names (e.g. pro-rata until month 12, then user-centric from month 13). ``ai_pool``
+    sets the money the AI service pays into the AI pool (:class:`AiPoolTerms`).
+    """
 
     label: str = Field(min_length=1)
     human: SchemeSpec = Field(default_factory=SchemeSpec)
     ai: SchemeSpec = Field(default_factory=SchemeSpec)
+    schedule: list[Phase] = Field(default_factory=list, description="later phases, each from a month on")
+    ai_pool: AiPoolTerms | None = Field(None, description="the AI licence's money terms; default platform.ai_pool_rate")
+
+    @field_validator("schedule")
+    @classmethod
+    def _months_ordered(cls, phases: list[Phase]) -> list[Phase]:
+        months = [p.from_month for p in phases]
+        if any(b <= a for a, b in zip(months, months[1:])):
+            raise ValueError(f"the phases' from_month must increase strictly, phase by phase; got {months}")
+        return phases
+
+    def rules_at(self, month: int) -> tuple[SchemeSpec, SchemeSpec]:
+        """The (human, ai) schemes in force in ``month`` (1 = the first simulated month)."""
+        human, ai = self.human, self.ai
+        for phase in self.schedule:
+            if phase.from_month > month:
+                break
+            human, ai = phase.human or human, phase.ai or ai
+        return human, ai
 
 
 class CompareSpec(_Strict):
@@ -558,6 +615,11 @@ def _scheme_issues(raw: Any) -> list[tuple[str, str]]:
             continue
         for pool in ("human", "ai"):
             issues += spec_issues(arm.get(pool, {}), f"schemes[{i}].{pool}", pool)
+        schedule = arm.get("schedule")
+        for j, phase in enumerate(schedule if isinstance(schedule, list) else []):
+            for pool in ("human", "ai"):
+                if isinstance(phase, dict) and isinstance(phase.get(pool), dict):
+                    issues += spec_issues(phase[pool], f"schemes[{i}].schedule[{j}].{pool}", pool)
     return issues
 
 

@@ -291,7 +291,7 @@ class RoyaltyModel(mesa.Model):
             s for s in STRATEGIES if ("flood" not in s or b.flooding) and ("imitate" not in s or b.imitation)
         ]
         self.consumers = w.consumers.copy()
-        self.platform = Platform(self, scenario.platform, arm, pop.attribution)
+        self.platform = Platform(self, scenario.platform, arm, pop.attribution, reference=pop.reference)
         self.creators: list[Creator] = [
             Creator(
                 self,
@@ -477,8 +477,9 @@ class RoyaltyModel(mesa.Model):
                 "scheme": self.arm.label,
                 "seed": self.seed,
                 "step": self.steps,
-                "human_scheme": self.arm.human.name,
-                "ai_scheme": self.arm.ai.name,
+                # the schemes in force this month (an arm's schedule may change them)
+                "human_scheme": self.arm.rules_at(self.steps)[0].name,
+                "ai_scheme": self.arm.rules_at(self.steps)[1].name,
                 "revenue": st.revenue,
                 "human_pool": st.human_pool,
                 "ai_pool": st.ai_pool,

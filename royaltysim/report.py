@@ -580,6 +580,12 @@ def _months_figure(results: Results, out: Path) -> None:
             if np.isfinite(lo).all():
                 ax.fill_between(steps, lo, hi, color=f"C{i + 1}", alpha=0.2, lw=0)
         ax.axhline(0, color="0.2", ls="--", lw=1)
+        for arm in results.scenario.schemes:  # a schedule's switch months, in the arm's colour
+            colour = "0.2" if arm.label == ref else f"C{arms.index(arm.label) + 1}"
+            for phase in arm.schedule:
+                ax.axvline(phase.from_month, color=colour, ls=":", lw=1.5)
+                ax.annotate(f"{arm.label}: switch", (phase.from_month, 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -10), textcoords="offset points", fontsize=7, color=colour)
         ax.set_title(_wrap(title[0].upper() + title[1:], 40), fontsize=10)
         ax.set_xlabel("month")
         ax.set_ylabel(f"minus {ref} ({unit})", fontsize=9)
@@ -708,9 +714,18 @@ def arm_links(results: Results, out_dir: Path, docs: str | Path = DOCS) -> list[
     rows = []
     for arm in results.scenario.schemes:
         pools = []
-        for pool, spec in (("human pool", arm.human), ("AI pool", arm.ai)):
+        specs = [("human pool", arm.human), ("AI pool", arm.ai)]
+        for phase in arm.schedule:  # a schedule's later rules, each with the month it starts
+            specs += [(f"{pool} from month {phase.from_month}", spec)
+                      for pool, spec in (("human pool", phase.human), ("AI pool", phase.ai)) if spec is not None]
+        for pool, spec in specs:
             params = describe_params(spec.name, spec.params)  # nested schemes in words, not as dicts
             pools.append({"pool": pool, "scheme": _link(_SCHEMES, f"`{spec.name}`", out_dir, docs), "params": params})
+        if arm.ai_pool is not None:
+            terms = arm.ai_pool
+            pools.append({"pool": "AI pool paid in", "scheme": _link(_SCHEMES, "AI pool terms", out_dir, docs),
+                          "params": f"{terms.rate:g} of {terms.income} AI income, at least "
+                                    f"${terms.minimum_per_play:g} per AI stream"})
         rows.append({"label": arm.label, "pools": pools})
     return rows
 

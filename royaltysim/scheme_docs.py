@@ -111,6 +111,47 @@ Money is conserved through any nesting: every level keeps the contract above, so
 whole or, when nothing at the top has a basis, left unallocated whole. `hybrid` is the `mix` of
 `fixed_fee` (or `training_share`) and `causal`, kept under its own name.
 
+## Rules that change over time
+
+An arm's `schedule` changes its rules from a month on: each phase names the first month it pays
+(`from_month`, counted as the `step` column counts, 1 = the first simulated month) and the scheme of
+the pool it changes (`human:`, `ai:` or both; a pool it leaves out keeps its scheme). The months must
+increase strictly, phase by phase (a phase from after the last month simulated never takes effect);
+every scheme is checked as an arm's own.
+The run report marks each switch month in its month-by-month figure, and `model.parquet` records the
+schemes in force each month (`human_scheme`, `ai_scheme`).
+
+```yaml
+schemes:
+  - label: pro-rata, then user-centric
+    human: {{name: pro_rata}}
+    schedule:
+      - {{from_month: 13, human: {{name: user_centric}}}}
+```
+
+## AI pool terms
+
+How much goes into the AI pool is the licence's money terms, not a scheme's: by default
+`platform.ai_pool_rate` of the AI's gross income. An arm's `ai_pool` sets its own terms, GEMA-style
+(2024: a share of the AI service's net income with a minimum royalty): each listener's month pays
+`max(rate * income, minimum_per_play * AI streams)`, `income` the AI's share of the listener's fee
+(`gross`) or that less the AI's serving cost of those streams (`net`, `platform.ai_cost_per_stream`
+each, never below 0). The minimum comes out of the platform's margin; the scheme under `ai:` then
+splits the pool.
+
+| key | default | allowed | meaning |
+|---|---|---|---|
+| `rate` | `0.3` | a number in [0, 1] | the share of the AI income paid in (GEMA reportedly asks 30%) |
+| `income` | `net` | one of: gross, net | the AI's share of the fees, or that less its serving cost |
+| `minimum_per_play` | `0.0` | a number >= 0 | the minimum royalty in $ per AI stream (GEMA publishes no figure) |
+
+```yaml
+schemes:
+  - label: GEMA-style
+    ai_pool: {{rate: 0.3, income: net, minimum_per_play: 0.0015}}
+    ai: {{name: causal}}
+```
+
 Schemes: {index}.
 """
 
