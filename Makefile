@@ -7,7 +7,18 @@ PY     := $(VENV)/bin/python
 RSIM   := $(VENV)/bin/royaltysim
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo economy-demo attribution test test-slow bench clean
+.PHONY: setup system-packages demo economy-demo attribution test test-slow bench clean
+
+# The test suite loads the Content ID pages in headless Chromium and renders their audio with FluidSynth and the
+# General MIDI soundfont (Debian packages). As root (CI on a fresh Debian machine) setup installs what is missing;
+# otherwise it names the command to run, and those tests fail until it has been run.
+APT_PACKAGES := chromium fluidsynth fluid-soundfont-gm
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "missing Debian packages:$$missing; install them with: sudo apt-get install -y$$missing" >&2; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[attribution,dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: system-packages $(STAMP)
 
 # Rebuild the shipped default attribution run (about 8 minutes on 2 idle cores), then simulate on it.
 demo: attribution economy-demo
@@ -31,7 +42,7 @@ economy-demo: $(STAMP)
 	$(RSIM) run scenarios/baseline.yaml --out out/baseline --force
 	@echo "report: out/baseline/report.html"
 
-test: $(STAMP)
+test: system-packages $(STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)

@@ -210,3 +210,71 @@ def passages(
         share = "" if r.share != r.share else f"{r.share:.1%}"  # NaN when the passage has no positive score
         out.add_row(f"{r.first_event}-{r.end_event - 1}", str(r.title), r.creator, f"{r.score:.4g}", share)
     Console().print(out)
+
+
+@app.command()
+def pages(
+    run: Path = typer.Argument(..., help="An attribution run folder, e.g. runs/default."),
+    piece_ids: list[str] | None = typer.Argument(
+        None, help="Pieces to write pages for: generated outputs (out000) or scored pieces (default: every piece)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the pages (default: out/content_id/<run name>)."),
+    top: int = typer.Option(8, min=1, help="Influencing training pieces shown per page."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Render audio with FluidSynth (about 1 s per file)."),
+) -> None:
+    """Content ID pages: per piece, its passages coloured by the creator they draw on, its top influences
+    (piano-roll snippets and audio), similarity beside causal attribution; and an index of all pieces.
+
+    Audio needs FluidSynth and a General MIDI soundfont (`apt-get install fluidsynth fluid-soundfont-gm`);
+    without them the pages are written without audio and say so.
+    """
+    from .content_id_page import write_pages
+    from .errors import AttributionError
+
+    folder = out or Path("out") / "content_id" / run.resolve().name
+    try:
+        index, written, note = write_pages(run, folder, piece_ids=piece_ids or None, top=top, audio=audio)
+    except AttributionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{len(written)} Content ID page(s) and the index written to {folder}; open {index}")
+    if note and audio:
+        typer.echo(f"note: {note}", err=True)
+
+
+@app.command()
+def score(
+    run: Path = typer.Argument(..., help="A built attribution run with its TRAK features, e.g. runs/default."),
+    pieces: list[Path] = typer.Argument(..., help="MIDI files (.mid/.midi), or the run's token ids (.npy, BOS first)."),
+    stride: int | None = typer.Option(
+        None, min=1, help="Events owned by each context window after the first, for pieces longer than the model's "
+        "context (default: block_size // 2)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Attribute any piece to the run's training pieces (TRAK family and similarity), without retraining.
+
+    Reuses the build's stored TRAK features (RUN/cache/trak/); a missing or mismatched store is refused with
+    the fix. Writes RUN/scored/ (outputs.parquet with provenance, attribution.parquet, passages.parquet,
+    outputs/<id>.mid and .npy); scoring a file again replaces its rows.
+    """
+    from .errors import AttributionError
+    from .piece_scores import score_pieces
+
+    try:
+        result = score_pieces(run, pieces, stride=stride, progress=not quiet)
+    except AttributionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    scores = result.scores
+    for row in result.outputs.itertuples():
+        mine = scores[scores["output_id"] == row.output_id]
+        line = f"{row.output_id}: {row.events} events in {row.windows} context window(s)"
+        for method in ("trak", "sim_embedding"):
+            by_creator = mine[mine["method"] == method].groupby("creator")["score"]
+            by_creator = by_creator.sum() if method == "trak" else by_creator.max()
+            line += f"; {method} top creator {by_creator.idxmax()} ({by_creator.max():.3g})"
+        typer.echo(line)
+    typer.echo(f"scores written to {result.run_dir / 'scored'}")
+    n = len(result.outputs)
+    typer.echo("  " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + f"; {result.seconds['total'] / n:.2f} s per piece")

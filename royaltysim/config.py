@@ -96,7 +96,11 @@ class _Strict(BaseModel):
 class _SourceBase(_Strict):
     # relative folders are looked up next to the scenario file, then in the cwd, then in the repository
     run: Path = Field(Path("runs/default"), description="attribution run folder")
-    causal_method: str = Field("trak", description="causal TDA method of the run used for `causal` payouts")
+    # best: the method `royaltysim attribution evaluate` found most faithful at creator level on the run
+    # (RUN/evaluation/best_method.yaml); a run without an evaluation falls back to trak, and the report says so
+    causal_method: str = Field(
+        "best", description="causal TDA method of the run used for `causal` payouts; best = the run's evaluated best"
+    )
     similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
     # what counts as "true contribution" (payouts are compared with it); auto = the run's per-output
     # leave-one-creator-out ground truth if it has one, else its held-out value, else its TRAK shares
@@ -692,9 +696,16 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     issues = []
     causal = [m for m in methods if not m.startswith("sim_")]
     sims = [m for m in methods if m.startswith("sim_")]
-    if src.causal_method not in causal:
+    if src.causal_method == "best":
+        from attribution.best_method import BestMethodError, read_best_method
+
+        try:
+            read_best_method(src.run)
+        except BestMethodError as err:
+            issues.append(("source.causal_method", str(err)))
+    elif src.causal_method not in causal:
         issues.append(("source.causal_method", f"{src.causal_method!r} is not a causal method of {src.run}; "
-                       f"available: {', '.join(causal) or 'none'}"))
+                       f"available: best, {', '.join(causal) or 'none'}"))
     if src.similarity_method not in sims:
         issues.append(("source.similarity_method", f"{src.similarity_method!r} is not a similarity method of "
                        f"{src.run}; available: {', '.join(sims) or 'none'}"))

@@ -14,7 +14,7 @@ scenario seed) and the model's own ``self.rng``; nothing touches global random s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from operator import attrgetter
 
@@ -200,6 +200,7 @@ def build_world(scenario: Scenario, seed: int | None = None, table: AttributionT
     else:
         stats = fit_attribution_stats(real.attribution, real.similarity, real.works, real.seconds, seed=seed)
         population = fitted_population(stats, src.n_creators, rng, n_outputs=src.n_outputs or None)
+        population = replace(population, causal_label=f"fitted to {real.causal_label}")
         active = rng.random(population.n_creators) >= src.initially_inactive
         if not active.any():
             active[0] = True
@@ -518,6 +519,7 @@ class RoyaltyModel(mesa.Model):
                 "ai_misallocation": metrics.misallocation(st.ai_pay, true),
                 "ai_rank_agreement": metrics.rank_agreement(st.ai_pay, true),
                 "reference": pop.reference_label,
+                "causal_method": pop.causal_label,
                 **{f"return_{s}": self.strategy_returns.get(s, float("nan")) for s in self.strategies},
             }
         )
