@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 
 from attribution import groundtruth_files as gtf
+from attribution.best_method import BEST, read_best_method
 from attribution.table import AttributionTable
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "AttributionStats",
     "REFERENCES",
     "corpus_population",
+    "causal_attribution",
     "attribution_stats",
     "fit_attribution_stats",
     "fitted_population",
@@ -58,6 +60,8 @@ class CreatorPopulation:
         reference_label: where ``reference`` comes from (ground truth or the causal method's shares).
         training_value: (n_creators,) each catalogue's value to the AI's quality (ground-truth
             leave-one-out value when present, else seconds of training music).
+        causal_label: the method behind ``attribution`` in words (for ``best``: the method the run's evaluation
+            found most faithful and its measured SNR, or the fallback and why).
     """
 
     names: np.ndarray
@@ -68,6 +72,7 @@ class CreatorPopulation:
     reference: np.ndarray
     reference_label: str
     training_value: np.ndarray
+    causal_label: str = ""
 
     @property
     def n_creators(self) -> int:
@@ -102,6 +107,35 @@ def _covering(gt: pd.DataFrame | None, path: Path, what: str, names: np.ndarray,
     return gt
 
 
+def causal_attribution(table: AttributionTable, causal_method: str) -> tuple[np.ndarray, str]:
+    """(n_outputs, n_creators) causal scores of ``causal_method`` summed over each catalogue, and their label.
+
+    ``best`` pays on the method the run's evaluation found most faithful at creator level
+    (``RUN/evaluation/best_method.yaml`` and its ``best_scores.parquet``, written by
+    ``royaltysim attribution evaluate``): a catalogue-level estimator is read as written, not summed from pieces.
+    A run that has not been evaluated falls back to ``trak`` (the first causal method without it), and the label
+    says so; an evaluation measured on other outputs than the run holds raises
+    :class:`~attribution.best_method.BestMethodError` with the fix.
+    """
+    if causal_method != BEST:
+        return table.to_creators(causal_method, negative="keep").to_numpy(dtype=float), causal_method
+    root = table.path
+    best = read_best_method(root) if root is not None else None
+    if best is None:
+        causal = [m for m in table.methods if not m.startswith("sim_")]
+        if not causal:
+            raise ValueError(f"source.causal_method: best: {root} has no causal method to fall back on")
+        fallback = "trak" if "trak" in causal else causal[0]
+        where = f"{root}" if root is not None else "the in-memory table"
+        return (table.to_creators(fallback, negative="keep").to_numpy(dtype=float),
+                f"{fallback} (fallback for `best`: {where} has no evaluation; `royaltysim attribution evaluate RUN` "
+                "measures which method is most faithful)")
+    from attribution.best_method import BEST_SCORES_FILE
+
+    matrix = best.matrix(list(table.output_ids), list(table.creators), root / BEST_SCORES_FILE)
+    return matrix, f"best: {best.label()}"
+
+
 def corpus_population(
     table: AttributionTable, causal_method: str = "trak", similarity_method: str = "sim_embedding",
     reference: str = "auto",
@@ -133,7 +167,7 @@ def corpus_population(
     by_creator = table.corpus.groupby("creator")
     works = by_creator.size().reindex(names, fill_value=0).to_numpy(dtype=float)
     seconds = by_creator["seconds"].sum().reindex(names, fill_value=0.0).to_numpy(dtype=float)
-    attribution = table.to_creators(causal_method, negative="keep").to_numpy(dtype=float)
+    attribution, causal_label = causal_attribution(table, causal_method)
     similarity = table.to_creators(similarity_method, negative="clip", how="max").to_numpy(dtype=float)
 
     root = table.path if table.path is not None else None
@@ -155,6 +189,15 @@ def corpus_population(
         contribution = _covering(gtf.net_contribution(root, table.corpus), gtf.ground_truth_path(root, gtf.CONTROLS),
                                  "matched controls (net per-output contribution)", names,
                                  "give every left-out catalogue a matched control (`loco.controls: 1`) and " + rest_fix)
+    if contribution is not None and "file_sha256" in table.outputs and table.outputs["file_sha256"].notna().any():
+        # pieces scored after the build (source.outputs: scored or all) were never retrained on
+        if reference != "auto":
+            raise ValueError(
+                f"source.reference: {reference}: the ground truth was measured on the build's outputs, not on the "
+                "pieces scored later with `royaltysim attribution score`; set source.reference: loco_heldout or "
+                "causal, or source.outputs: build"
+            )
+        contribution = None
     values = None
     if readable and reference != "causal":
         values = _covering(gtf.read_creator_value(root), gtf.ground_truth_path(root, gtf.CREATOR_VALUE),
@@ -193,11 +236,14 @@ def corpus_population(
         ref = np.tile(share, (attribution.shape[0], 1))
         label = "ground truth: leave-one-creator-out drop on held-out music"
     else:
-        ref_method = "trak" if "trak" in table.methods else causal_method
-        ref = table.creator_shares(ref_method, negative="clip").to_numpy(dtype=float)
         why = "its ground truth scored other outputs than the run now has" if stale else "no ground truth in the run"
+        if "trak" in table.methods or causal_method != BEST:
+            ref_method = "trak" if "trak" in table.methods else causal_method
+            ref = table.creator_shares(ref_method, negative="clip").to_numpy(dtype=float)
+        else:  # `best` on a run without trak: the shares of what it pays on
+            ref_method, ref = causal_label, _row_shares(attribution)
         label = f"{ref_method} creator shares, negative catalogue totals clipped ({why})"
-    return CreatorPopulation(names, works, seconds, attribution, similarity, ref, label, training_value)
+    return CreatorPopulation(names, works, seconds, attribution, similarity, ref, label, training_value, causal_label)
 
 
 # --------------------------------------------------------------------------- fitted population

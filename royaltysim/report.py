@@ -847,6 +847,7 @@ def write_report(results: Results, out_dir: str | Path, docs: str | Path = DOCS)
         figures=figures,
         runtime=f"{results.runtime_s:.1f}",
         reference=results.reference,
+        causal_method=results.causal_method,
         payout=f"{payout_per_stream(results):.4f}",
         arms=arm_links(results, out, docs),
         mechanisms=mechanism_links(results, out, docs),

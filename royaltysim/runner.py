@@ -93,6 +93,14 @@ class Results:
         """What "true contribution" means in this run (ground truth or the causal method's shares)."""
         return str(self.model["reference"].iloc[0]) if len(self.model) else ""
 
+    @property
+    def causal_method(self) -> str:
+        """What causal schemes paid on: the method (for ``best``, the one the run's evaluation chose, with its
+        measured SNR, or the fallback and why); the scenario's name for results from before it was recorded."""
+        if len(self.model) and "causal_method" in self.model:
+            return str(self.model["causal_method"].iloc[0])
+        return self.scenario.source.causal_method
+
     def final(self) -> pd.DataFrame:
         """The last month's model row of each scheme and seed, indexed by (scheme, seed)."""
         last = self.model["step"] == self.model.groupby(["scheme", "seed"])["step"].transform("max")

@@ -13,9 +13,11 @@ creator's whole-run income, as in a run report), from the sweep's ``measures.par
   over seeds (every point of a sweep runs the same seeds) with its interval, at each setting of the other
   parameters; where two schemes trade places, only when the difference is detectable on both sides;
 * when the sweep varies ``source.attribution_snr`` and the attribution run has been evaluated against its
-  retraining ground truth, each real method's measured creator-level SNR
+  retraining ground truth, every method's measured creator-level SNR
   (``RUN/evaluation/creator_snr.parquet``, written by ``royaltysim attribution evaluate``) marked on the
-  SNR plots, and what each scheme's curves give at those SNRs (interpolated on the log-SNR axis).
+  SNR plots, the run's best method (``best_method.yaml``, what ``causal_method: best`` pays on) highlighted,
+  and what each scheme's curves give at the SNRs of the main methods and the best one (interpolated on the
+  log-SNR axis).
 """
 
 from __future__ import annotations
@@ -42,22 +44,31 @@ __all__ = ["write_sweep_report", "PLOT_MEASURES", "SNR_PARAM", "measured_snr_mar
 
 SNR_PARAM = "source.attribution_snr"
 SNR_FILE = Path("evaluation") / "creator_snr.parquet"
-# methods worth a marker (the rest of the evaluation's table is ridge variants and per-seed baselines)
+# methods whose SNR the findings read the curves at (every method is marked on the plots), besides the best one
 MARKED = ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_dot", "grad_cos", "dattri_trak", "catalogue_size", "sim_pitch_hist",
           "sim_interval_ngram", "sim_embedding")
 
 
 def measured_snr_markers(run: str | Path) -> pd.DataFrame:
-    """Each real method's measured creator-level SNR for an attribution run (empty when not evaluated).
+    """Every method's measured creator-level SNR for an attribution run (empty when not evaluated), but the
+    pooled random baseline (0 by construction).
 
-    Columns: method, snr, snr_low, snr_high (95% CI), creators (how many were left out to measure it).
+    Columns: method, snr, snr_low, snr_high (95% CI), creators (how many were left out to measure it), best (the
+    method the run's ``best_method.yaml`` names: what ``causal_method: best`` pays on).
     """
+    from attribution.best_method import BestMethodError, read_best_method
+
     path = Path(run) / SNR_FILE
-    cols = ["method", "snr", "snr_low", "snr_high", "creators"]
+    cols = ["method", "snr", "snr_low", "snr_high", "creators", "best"]
     if not path.is_file():
         return pd.DataFrame(columns=cols)
     table = pd.read_parquet(path)
-    return table[table["method"].isin(MARKED) & table["snr"].notna()][cols].reset_index(drop=True)
+    try:
+        best = read_best_method(run, check_outputs=False)
+    except BestMethodError:
+        best = None
+    table["best"] = table["method"] == (best.method if best is not None else None)
+    return table[(table["method"] != "random") & table["snr"].notna()][cols].reset_index(drop=True)
 
 #: run-level measures plotted (the first three always, the rest when they vary)
 PLOT_MEASURES = ["gini_income_run", "ai_misallocation_month_mean", "creators_active_end",
@@ -177,11 +188,13 @@ def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: li
                 lo, hi = values.min(), values.max()
                 for mk in markers.itertuples():
                     x = float(np.clip(mk.snr, lo, hi))  # off the swept range: drawn at its edge, labelled with the value
-                    ax.axvline(x, color="0.45", ls=":", lw=1)
+                    color = "C3" if mk.best else "0.45"
+                    ax.axvline(x, color=color, ls="-" if mk.best else ":", lw=1.4 if mk.best else 0.8)
                     if r == 0:
-                        ax.annotate(f"{mk.method} {mk.snr:.2g}", (x, 1.0), xycoords=("data", "axes fraction"),
-                                    rotation=90, fontsize=6.5, va="top", ha="right", color="0.3", xytext=(-2, -2),
-                                    textcoords="offset points")
+                        ax.annotate(f"{mk.method} {mk.snr:.2g}" + (" (best)" if mk.best else ""), (x, 1.0),
+                                    xycoords=("data", "axes fraction"), rotation=90, fontsize=6 if not mk.best else 7,
+                                    va="top", ha="right", color="C3" if mk.best else "0.3", xytext=(-2, -2),
+                                    textcoords="offset points", fontweight="bold" if mk.best else "normal")
             title = _title(name) + (f"\n{_setting_text(setting)}" if setting else "")
             ax.set_title("\n".join(textwrap.wrap(title, 46)), fontsize=9)
             ax.set_ylabel(m.unit.split(" (")[0] + (" (%)" if m.kind == "share" else ""), fontsize=8.5)
@@ -317,6 +330,7 @@ def _at_measured_snr(measures: pd.DataFrame, markers: pd.DataFrame, params: list
     if len(grid) < 2:
         return []
     schemes = list(dict.fromkeys(measures["scheme"]))
+    markers = markers[markers["method"].isin(MARKED) | markers["best"].astype(bool)]
     lines = []
     for setting in _settings(measures, others):
         sub = _where(measures, setting)
@@ -347,7 +361,7 @@ def _at_measured_snr(measures: pd.DataFrame, markers: pd.DataFrame, params: list
             lead = (f"the least misallocating scheme is <b>{html.escape(str(best))}</b> (detectably, at the swept SNRs "
                     "around it)" if clear else "no scheme misallocates detectably least")
             lines.append(
-                f"At the SNR measured for <b>{html.escape(r.method)}</b>, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
+                f"At the SNR measured for <b>{html.escape(r.method)}</b>{' (the run’s best method)' if r.best else ''}, {r.snr:.2f} [{r.snr_low:.2f}, {r.snr_high:.2f}]"
                 f"{edge}{where}, {lead}; share of the AI pool misallocated (mean over months and seeds) "
                 + ", ".join(f"{html.escape(str(sc))} {100 * v:.1f}%" for sc, v in mis.items())
                 + "; platform margin " + ", ".join(f"{html.escape(str(sc))} {100 * at('platform_margin_month_mean', sc):.2f}%"

@@ -145,14 +145,22 @@ def test_snr_sweep_report_marks_each_methods_measured_snr(run_dir, tmp_path):
         "snr_corrected": float("nan"), "reliability": float("nan"),
     }).to_parquet(run / "evaluation" / "creator_snr.parquet")
     markers = measured_snr_markers(run)
-    assert list(markers["method"]) == ["trak", "sim_embedding"]  # real methods only, not baselines or variants
+    assert list(markers["method"]) == ["trak", "sim_embedding", "trak_ridge1"]  # every method but the random draws
+    assert not markers["best"].any()  # no best_method.yaml
 
     base = resolved(run_dir, source={"kind": "corpus", "run": str(run)})
     result = run_sweep(base, SweepSpec(grid={"source.attribution_snr": [0.1, 1.0, 10.0]}, replicates=1), tmp_path / "s", workers=1)
+    from attribution.best_method import write_best_method
+
+    write_best_method(run, {"method": "trak_ridge1", "snr": 3.0, "snr_low": 2.0, "snr_high": 4.0, "truth": "loco",
+                            "outputs_fingerprint": "x"},
+                      pd.DataFrame({"output_id": ["o"], "creator": ["c"], "score": [1.0]}))
+    assert list(measured_snr_markers(run)["best"]) == [False, False, True]
     page = write_sweep_report(result, title="snr", run=run).read_text()
     assert (tmp_path / "s" / "sweep_source_attribution_snr.png").is_file()
     assert "At the SNR measured for <b>trak</b>, 2.00 [1.00, 3.00]" in page
     assert "At the SNR measured for <b>sim_embedding</b>, 0.05" in page and "read at the edge" in page
+    assert "At the SNR measured for <b>trak_ridge1</b> (the run’s best method), 3.00" in page  # the best is read too
     bare = write_sweep_report(result, tmp_path / "bare", title="snr", run=run_dir).read_text()
     assert "No measured SNR to mark" in bare
 
