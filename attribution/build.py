@@ -48,7 +48,7 @@ from .runfolder import STAGING, atomic_write, atomic_write_text, commit, file_di
 from .table import AttributionTable
 from .windows import piece_sum
 
-__all__ = ["build", "BuildResult", "load_pieces", "split_pieces"]
+__all__ = ["build", "BuildResult", "load_pieces", "split_pieces", "train_piece_embeddings", "trak_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,27 @@ def _embeddings(model, tokens: np.ndarray, pad_id: int, batch_size: int = 64) ->
     return np.concatenate(out) if out else np.zeros((0, model.config.d_model))
 
 
+def train_piece_embeddings(model, windows, n_pieces: int) -> np.ndarray:
+    """Each training piece's embedding for ``sim_embedding``: its windows' embeddings weighted by their events."""
+    win_emb = _embeddings(model, windows.tokens[:, :-1], windows.pad_id)
+    weights = (windows.tokens[:, 1:] != windows.pad_id).sum(1).astype(float)
+    piece_emb = piece_sum((win_emb * weights[:, None]).T, windows.piece, n_pieces).T
+    return piece_emb / np.maximum(piece_sum(weights, windows.piece, n_pieces), 1.0)[:, None]
+
+
+def trak_inputs(cfg: BuildConfig, checkpoints: list[Path]):
+    """The checkpoints TRAK ensembles (``trak.checkpoints``), its settings, and each checkpoint's learning rate."""
+    from .scoring import TrakConfig
+    from .train import TrainConfig, _lr_at
+
+    ckpts = list(checkpoints)
+    if cfg.trak.checkpoints != "all":
+        ckpts = ckpts[-int(cfg.trak.checkpoints) :]
+    train_cfg = TrainConfig(**cfg.train.model_dump())
+    lrs = [_lr_at(int(p.stem.split("_")[1]) - 1, train_cfg) for p in ckpts]
+    return ckpts, TrakConfig(**cfg.trak.model_dump(exclude={"checkpoints"})), lrs
+
+
 def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True, force: bool = False) -> BuildResult:
     """Run the whole attribution pipeline into ``run_dir``.
 
@@ -183,10 +204,10 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True, force: b
 
     from .generate import GenerationConfig, generate_outputs
     from .model import ModelConfig, MusicTransformer
-    from .scoring import TrakConfig, cache_key, compute_gradient_scores
+    from .scoring import cache_key, compute_gradient_scores
     from .similarity import cosine_matrix, interval_ngram_similarity, pitch_hist_similarity
     from .tokenize import EventTokenizer
-    from .train import TrainConfig, _lr_at, evaluate_loss, load_model, train_model, training_record, unigram_loss
+    from .train import TrainConfig, evaluate_loss, load_model, train_model, training_record, unigram_loss
     from .windows import make_windows
 
     run_dir = Path(run_dir)
@@ -277,16 +298,11 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True, force: b
     output_tokens = np.stack([np.load(staging / r["tokens"], allow_pickle=False) for r in out_rows])
 
     # 5. gradient attribution (traker's store is keyed to the checkpoints' bytes, the windows and the versions)
-    ckpts = result.checkpoints
-    if cfg.trak.checkpoints != "all":
-        ckpts = ckpts[-int(cfg.trak.checkpoints) :]
-    ckpt_steps = [int(p.stem.split("_")[1]) for p in ckpts]
-    trak_cfg = TrakConfig(**cfg.trak.model_dump(exclude={"checkpoints"}))
+    ckpts, trak_cfg, ckpt_lrs = trak_inputs(cfg, result.checkpoints)
     with stages.stage("trak"):
         grads = compute_gradient_scores(
             MusicTransformer(model_cfg), ckpts, train_windows.tokens, output_tokens, trak_cfg,
-            run_dir / "cache" / "trak", checkpoint_lrs=[_lr_at(s - 1, train_cfg) for s in ckpt_steps],
-            progress=progress,
+            run_dir / "cache" / "trak", checkpoint_lrs=ckpt_lrs, progress=progress,
         )
     n_pieces = len(train_idx)
     piece_scores = {m: piece_sum(v, train_windows.piece, n_pieces) for m, v in grads.methods.items()}
@@ -303,10 +319,7 @@ def build(cfg: BuildConfig, run_dir: str | Path, progress: bool = True, force: b
         bar.update(1)
         piece_scores["sim_interval_ngram"] = interval_ngram_similarity(out_notes, train_notes, cfg.similarity.ngram)
         bar.update(1)
-        win_emb = _embeddings(final, train_windows.tokens[:, :-1], tokenizer.pad_id)
-        weights = (train_windows.tokens[:, 1:] != tokenizer.pad_id).sum(1).astype(float)
-        piece_emb = piece_sum((win_emb * weights[:, None]).T, train_windows.piece, n_pieces).T
-        piece_emb /= np.maximum(piece_sum(weights, train_windows.piece, n_pieces), 1.0)[:, None]
+        piece_emb = train_piece_embeddings(final, train_windows, n_pieces)
         out_emb = _embeddings(final, output_tokens[:, : model_cfg.block_size], tokenizer.pad_id)
         piece_scores["sim_embedding"] = np.clip(cosine_matrix(out_emb, piece_emb), 0.0, None)
         bar.update(1)

@@ -6,6 +6,10 @@ An attribution run folder holds, besides models and MIDI files::
     corpus.parquet        train_id, creator, title, events, seconds   (one row per training piece)
     outputs.parquet       output_id, events, seconds, midi, temperature, top_k, seed
     attribution.parquet   output_id, train_id, creator, method, score  (long format)
+    scored/               pieces scored after the build (``royaltysim attribution score``): the same
+                          outputs.parquet (plus provenance), attribution.parquet and passages.parquet
+
+:meth:`AttributionTable.load` reads the build's outputs, the scored pieces, or both (``outputs=``).
 
 This module reads and writes that layout with pandas alone: it must never import torch, so the
 economy (``royaltysim``) can read a run without paying for it.
@@ -42,6 +46,9 @@ __all__ = [
     "CORPUS_COLUMNS",
     "OUTPUT_COLUMNS",
     "is_similarity_method",
+    "OutputSource",
+    "OUTPUT_SOURCES",
+    "SCORED_DIR",
 ]
 
 SCORE_COLUMNS = ["output_id", "train_id", "creator", "method", "score"]
@@ -52,6 +59,12 @@ SCORES_FILE = "attribution.parquet"
 PASSAGES_FILE = "passages.parquet"
 CORPUS_FILE = "corpus.parquet"
 OUTPUTS_FILE = "outputs.parquet"
+#: pieces scored after the build (:mod:`attribution.piece_scores`) live in ``RUN/scored/`` with the same files
+SCORED_DIR = "scored"
+
+#: which generated pieces a table holds: the build's outputs, the pieces scored later, or both
+OutputSource = Literal["build", "scored", "all"]
+OUTPUT_SOURCES = ("build", "scored", "all")
 
 NegativePolicy = Literal["clip", "keep", "shift", "abs"]
 _NEGATIVE_POLICIES = ("clip", "keep", "shift", "abs")
@@ -168,9 +181,31 @@ class AttributionTable:
 
     # ------------------------------------------------------------------ I/O
     @classmethod
-    def load(cls, run_dir: str | Path) -> AttributionTable:
-        """Read a run folder written by ``royaltysim attribution build``."""
-        run_dir = Path(run_dir)
+    def load(cls, run_dir: str | Path, outputs: OutputSource = "build") -> AttributionTable:
+        """Read a run folder written by ``royaltysim attribution build``.
+
+        ``outputs`` picks the generated pieces: the build's (``build``), those scored after it with
+        ``royaltysim attribution score`` (``scored``, from ``RUN/scored/``), or both (``all``, the build's first).
+        """
+        if outputs not in OUTPUT_SOURCES:
+            raise AttributionTableError(f"outputs={outputs!r}: choose one of {', '.join(OUTPUT_SOURCES)}")
+        table = cls._load_build(Path(run_dir))
+        if outputs == "build":
+            return table
+        scored = Path(run_dir) / SCORED_DIR
+        if not (scored / OUTPUTS_FILE).is_file() or not (scored / SCORES_FILE).is_file():
+            raise AttributionTableError(
+                f"{scored} holds no scored pieces; score some with `royaltysim attribution score {run_dir} "
+                "PIECE.mid ...`, or read the build's outputs"
+            )
+        s_outputs, s_scores = pd.read_parquet(scored / OUTPUTS_FILE), pd.read_parquet(scored / SCORES_FILE)
+        if outputs == "all":
+            s_outputs = pd.concat([table.outputs, s_outputs], ignore_index=True)
+            s_scores = pd.concat([table.scores, s_scores], ignore_index=True)
+        return cls(scores=s_scores, corpus=table.corpus, outputs=s_outputs, path=table.path)
+
+    @classmethod
+    def _load_build(cls, run_dir: Path) -> AttributionTable:
         if not run_dir.is_dir():
             raise AttributionTableError(
                 f"attribution run folder {run_dir} does not exist; build one with "
@@ -218,14 +253,18 @@ class AttributionTable:
         """Passage-level TRAK scores: ``output_id, passage, first_event, end_event, train_id, score``.
 
         Each output's events are cut into passages; a passage's scores over pieces sum, across the
-        output's passages, to the output's ``trak`` score (attribution is additive over events).
+        output's passages, to the output's ``trak`` score (attribution is additive over events). The rows of
+        pieces scored after the build (``RUN/scored/``) follow the build's.
         """
         if self.path is None or not (self.path / PASSAGES_FILE).is_file():
             raise AttributionTableError(
                 f"no {PASSAGES_FILE} in {self.path}: passage scores are written by "
                 "`royaltysim attribution build`"
             )
-        return pd.read_parquet(self.path / PASSAGES_FILE)
+        frames = [pd.read_parquet(self.path / PASSAGES_FILE)]
+        if (self.path / SCORED_DIR / PASSAGES_FILE).is_file():  # pieces scored after the build, after the build's
+            frames.append(pd.read_parquet(self.path / SCORED_DIR / PASSAGES_FILE))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def passage_sources(self, output_id: str, top: int = 3) -> pd.DataFrame:
         """For each passage of one output, the ``top`` pieces it draws on most, with creator and share.
