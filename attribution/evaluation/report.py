@@ -159,6 +159,34 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
     return out
 
 
+def _catalogue_findings(ev) -> list[str]:
+    """Group influence against catalogue size (cross-validated), the partial correlations, and the best method."""
+    out = []
+    mode = ev.facts.get("loco_order", "")
+    for truth, suffix, label in (("loco", "", "LOCO"), ("loco_net", "_net", "LOCO net of its matched control")):
+        snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
+        if "group_influence" not in snr.index or "catalogue_size" not in snr.index:
+            continue
+        g, size = snr.loc["group_influence"], snr.loc["catalogue_size"]
+        ratio = g["snr"] / size["snr"] if size["snr"] > 0 else float("nan")
+        partial = ev.row("group_influence", f"creator_partial_r_size{suffix}")
+        part = (f"; its partial correlation with the truth controlling for catalogue size {partial['value']:.2f} "
+                f"[{partial['ci_low']:.2f}, {partial['ci_high']:.2f}]" if partial is not None else "")
+        out.append(
+            f"[mode: {mode}] Catalogue-level group influence (first-order TRAK sum plus the catalogue's second-order "
+            f"self-influence, scales fitted on the other creators only) against {label}: SNR {g['snr']:.2f} "
+            f"[{g['snr_low']:.2f}, {g['snr_high']:.2f}], {ratio:.2f}x catalogue size's {size['snr']:.2f} (target "
+            f"≥ 1.5x){part}.")
+    best = ev.facts.get("best_method")
+    if best:
+        out.append(
+            f"[mode: {mode}] Most faithful causal method at creator level (what `causal_method: best` pays on): "
+            f"{best['method']}, SNR {best['snr']:.2f} [{best['snr_low']:.2f}, {best['snr_high']:.2f}] against LOCO "
+            f"(catalogue size {best['catalogue_size_snr']:.2f}); cost {best['cost_core_seconds']:.0f} CPU-s against "
+            f"{best['ground_truth_core_seconds']:.0f} CPU-s of leave-one-creator-out retraining.")
+    return out
+
+
 def findings(ev) -> list[str]:
     """Plain-language statements; every number in them is read from ``ev``'s tables, and names its mode."""
     out: list[str] = []
@@ -243,8 +271,9 @@ def findings(ev) -> list[str]:
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
         if not len(snr):
             continue
-        shown = [x for x in ("trak_models", "trak", "trak_1ckpt", "tracin", "grad_cos", "dattri_trak", "sim_embedding",
-                             "sim_pitch_hist", "sim_interval_ngram", "catalogue_size", "random") if x in snr.index]
+        shown = [x for x in ("group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "tracin",
+                             "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
+                             "catalogue_size", "random") if x in snr.index]
         out.append(
             f"[mode: {snr['mode'].iloc[0]}] Creator-level signal-to-noise ratio against {label} (per output, correlation r "
             f"across {int(snr['creators'].iloc[0])} creators, mean over outputs; snr = r²/(1-r²), as the economy's noise "
@@ -255,6 +284,7 @@ def findings(ev) -> list[str]:
                if np.isfinite(snr["snr_corrected"].astype(float)).any() else "")
             + "."
         )
+    out += _catalogue_findings(ev)
     k = f.get("k")
     ov = m[m["metric"] == f"top{k}_overlap_with_trak"].set_index("method")["value"]
     hid = m[m["metric"] == f"trak_mass_outside_top{k}"].set_index("method")["value"]
