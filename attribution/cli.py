@@ -278,3 +278,41 @@ def score(
     typer.echo(f"scores written to {result.run_dir / 'scored'}")
     n = len(result.outputs)
     typer.echo("  " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + f"; {result.seconds['total'] / n:.2f} s per piece")
+
+
+@app.command()
+def score(
+    run: Path = typer.Argument(..., help="A built attribution run with its TRAK features, e.g. runs/default."),
+    pieces: list[Path] = typer.Argument(..., help="MIDI files (.mid/.midi), or the run's token ids (.npy, BOS first)."),
+    stride: int | None = typer.Option(
+        None, min=1, help="Events owned by each context window after the first, for pieces longer than the model's "
+        "context (default: block_size // 2)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Attribute any piece to the run's training pieces (TRAK family and similarity), without retraining.
+
+    Reuses the build's stored TRAK features (RUN/cache/trak/); a missing or mismatched store is refused with
+    the fix. Writes RUN/scored/ (outputs.parquet with provenance, attribution.parquet, passages.parquet,
+    outputs/<id>.mid and .npy); scoring a file again replaces its rows.
+    """
+    from .errors import AttributionError
+    from .piece_scores import score_pieces
+
+    try:
+        result = score_pieces(run, pieces, stride=stride, progress=not quiet)
+    except AttributionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    scores = result.scores
+    for row in result.outputs.itertuples():
+        mine = scores[scores["output_id"] == row.output_id]
+        line = f"{row.output_id}: {row.events} events in {row.windows} context window(s)"
+        for method in ("trak", "sim_embedding"):
+            by_creator = mine[mine["method"] == method].groupby("creator")["score"]
+            by_creator = by_creator.sum() if method == "trak" else by_creator.max()
+            line += f"; {method} top creator {by_creator.idxmax()} ({by_creator.max():.3g})"
+        typer.echo(line)
+    typer.echo(f"scores written to {result.run_dir / 'scored'}")
+    n = len(result.outputs)
+    typer.echo("  " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + f"; {result.seconds['total'] / n:.2f} s per piece")

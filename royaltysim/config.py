@@ -102,6 +102,11 @@ class _SourceBase(_Strict):
         "best", description="causal TDA method of the run used for `causal` payouts; best = the run's evaluated best"
     )
     similarity_method: str = Field("sim_embedding", description="similarity method used for `similarity` payouts")
+    # the AI catalogue: the build's generated outputs, the pieces scored after the build with
+    # `royaltysim attribution score RUN PIECE.mid` (RUN/scored/), or both; their scores reach the AI pool alike
+    outputs: Literal["build", "scored", "all"] = Field(
+        "build", description="AI catalogue: the build's outputs (build), pieces scored later (scored), or both (all)"
+    )
     # what counts as "true contribution" (payouts are compared with it); auto = the run's per-output
     # leave-one-creator-out ground truth if it has one, else its held-out value, else its TRAK shares
     # loco_outputs_net: the leave-one-creator-out drop minus that of its matched random control (the same training
@@ -667,7 +672,9 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     """The attribution run: its three tables readable, with their columns, finite scores and the named methods."""
     import pyarrow.compute as pc
 
-    from attribution.table import CORPUS_COLUMNS, CORPUS_FILE, OUTPUT_COLUMNS, OUTPUTS_FILE, SCORE_COLUMNS, SCORES_FILE
+    from attribution.table import (
+        CORPUS_COLUMNS, CORPUS_FILE, OUTPUT_COLUMNS, OUTPUTS_FILE, SCORE_COLUMNS, SCORED_DIR, SCORES_FILE,
+    )
 
     src = scenario.source
     rebuild = "rebuild it with `royaltysim attribution build CONFIG.yaml --out RUN` or point `source.run` at another run"
@@ -679,6 +686,15 @@ def _source_issues(scenario: Scenario) -> list[tuple[str, str]]:
     if missing:
         return [("source.run", f"{src.run} is not a complete attribution run: missing {missing} (is its build "
                  "still running or was it interrupted? rerun `make attribution`)")]
+    if src.outputs != "build":  # the pieces scored after the build (RUN/scored/) must be there and readable
+        scored = src.run / SCORED_DIR
+        if not all((scored / f).is_file() for f in (SCORES_FILE, OUTPUTS_FILE)):
+            return [("source.outputs", f"{src.outputs}: {scored} holds no scored pieces; score some with "
+                     f"`royaltysim attribution score {src.run} PIECE.mid ...`, or set source.outputs: build")]
+        found = [_read_run_table(scored / SCORES_FILE, SCORE_COLUMNS, numeric=("score",)),
+                 _read_run_table(scored / OUTPUTS_FILE, OUTPUT_COLUMNS)]
+        if any(p for _, p in found):
+            return [("source.outputs", f"{p}; score the pieces again with `royaltysim attribution score`") for _, p in found if p]
     scores, problem = _read_run_table(src.run / SCORES_FILE, SCORE_COLUMNS, numeric=("score",))
     corpus, problem2 = _read_run_table(src.run / CORPUS_FILE, CORPUS_COLUMNS)
     _, problem3 = _read_run_table(src.run / OUTPUTS_FILE, OUTPUT_COLUMNS)

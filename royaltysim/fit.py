@@ -373,7 +373,7 @@ def fit(
     issues = fit_issues(base, spec)
     if issues:
         raise FitError("cannot fit: " + "; ".join(f"{k}: {m}" for k, m in issues))
-    table = table if table is not None else AttributionTable.load(scenario.source.run)
+    table = table if table is not None else AttributionTable.load(scenario.source.run, outputs=scenario.source.outputs)
     lo = np.array([r[0] for r in spec.params.values()])
     hi = np.array([r[1] for r in spec.params.values()])
     start = np.clip(np.array([float(get_path(base, p)) for p in spec.paths]), lo, hi)

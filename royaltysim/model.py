@@ -192,7 +192,7 @@ def build_world(scenario: Scenario, seed: int | None = None, table: AttributionT
     seed = scenario.seed if seed is None else seed
     rng = np.random.default_rng([seed, _WORLD_STREAM])
     src = scenario.source
-    table = table if table is not None else AttributionTable.load(src.run)
+    table = table if table is not None else AttributionTable.load(src.run, outputs=src.outputs)
     real = corpus_population(table, src.causal_method, src.similarity_method, src.reference)
     if src.kind == "corpus":
         population = real
