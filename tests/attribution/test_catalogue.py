@@ -54,6 +54,28 @@ def test_self_influence_is_the_groups_newton_step_in_the_fisher_metric_by_direct
     assert self_influence([X], groups, 3, ridge=0.0)[1] == pytest.approx(scale * K[10:20, 10:20].sum(), rel=1e-9)
 
 
+def test_self_influence_is_the_kl_divergence_that_removing_a_group_causes_on_an_exactly_solvable_model():
+    """A categorical model fitted by maximum likelihood (its fit is the empirical distribution), so the model
+    without a group is known exactly: the expected log-likelihood drop of the model's own samples is
+    KL(p || p without the group). Its second-order estimate from the per-token gradients is
+    s2 * n / (2 (n - m)^2) (Newton step with the remaining data's Hessian, traker's rescaling undone)."""
+    rng = np.random.default_rng(0)
+    V, n, m = 6, 600, 30
+    tokens = rng.choice(V, n, p=[0.3, 0.25, 0.2, 0.12, 0.08, 0.05])
+    p = np.bincount(tokens, minlength=V) / n
+    phi = (np.eye(V)[tokens] - p)[:, :-1]  # gradient of log p(x) w.r.t. the free logits (the last one fixed at 0)
+    scale = np.abs(np.linalg.inv(phi.T @ phi)).mean() ** 2
+    kls = {}
+    for name, members in (("coherent", np.flatnonzero(tokens == 0)[:m]), ("spread", rng.choice(n, m, replace=False))):
+        groups = np.full(n, -1)
+        groups[members] = 0
+        estimate = self_influence([phi], groups, 1, ridge=0.0)[0] * scale * n / (2 * (n - m) ** 2)
+        q = np.bincount(np.delete(tokens, members), minlength=V) / (n - m)
+        kls[name] = float(np.sum(p * np.log(p / q)))
+        assert estimate == pytest.approx(kls[name], rel=0.1), name
+    assert kls["coherent"] > 10 * kls["spread"]  # as many pieces, one style: a much larger drop
+
+
 def test_self_influence_grows_with_a_catalogues_coherence_not_only_its_size():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 8))
