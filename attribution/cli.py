@@ -99,6 +99,106 @@ def show(
 
 
 @app.command()
+def generate(
+    run: Path = typer.Argument(..., help="A built attribution run folder with its model, e.g. runs/default."),
+    prompt: Path | None = typer.Option(None, "--prompt", "-p", help="A MIDI file to continue (default: start from nothing)."),
+    events: int = typer.Option(128, "--events", "-e", help="Events to add after the prompt (prompt + events must fit the context)."),
+    n: int = typer.Option(4, "--n", "-n", help="How many continuations."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Sampling seed: the same seed and settings give the same pieces."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder to write (default: RUN/generated/<prompt stem or bos>-s<seed>/)."),
+    prompt_seconds: float | None = typer.Option(None, "--prompt-seconds", help="Keep only the prompt's first seconds."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature (default: the run's)."),
+    top_k: int | None = typer.Option(None, "--top-k", help="Top-k (default: the run's)."),
+    max_note_seconds: float = typer.Option(4.0, "--max-note-seconds", help="Longest note the decoder lets sound (0: no limit)."),
+    close_notes: bool = typer.Option(True, "--close-notes/--no-close-notes", help="End with NOTE_OFFs for notes still sounding."),
+    plain: bool = typer.Option(False, "--plain", help="Sample exactly as the build does: no note limit, nothing closed."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier generation in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Continue a MIDI prompt with a run's model; write MIDI, tokens (.npy) and what was run.
+
+    The tokens are exactly what the MIDI decodes from and what attribution scores, decoder-forced events
+    included. See attribution/prompted.py for the folder's layout.
+    """
+    from .errors import AttributionError
+    from .prompted import generate_from_run
+
+    try:
+        result = generate_from_run(
+            run, prompt=prompt, events=events, n=n, seed=seed, out=out, prompt_seconds=prompt_seconds,
+            temperature=temperature, top_k="run" if top_k is None else top_k,
+            max_note_seconds=None if plain or max_note_seconds == 0 else max_note_seconds,
+            close_notes_at_end=close_notes and not plain, force=force, progress=not quiet,
+        )
+    except AttributionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    p = result.pieces
+    typer.echo(
+        f"{len(p)} piece(s) written to {result.folder}: {p['prompt_events'].iloc[0]} prompt events + {events} new; "
+        f"{p['notes'].mean():.0f} notes and {p['seconds'].mean():.1f} s per piece; "
+        f"{p['forced_events'].sum()} event(s) forced by the decoder"
+    )
+
+
+@app.command()
+def quality(
+    run: Path = typer.Argument(..., help="A built attribution run folder, e.g. runs/default."),
+    pieces: Path | None = typer.Option(None, "--pieces", help="A folder of pieces' tokens (*.npy), e.g. a generate folder (default: RUN/outputs)."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="The second model for the log-likelihood: a checkpoint or a folder holding one "
+        "(default: RUN/quality/reference_seed1 if trained there)."
+    ),
+    train_reference: bool = typer.Option(
+        False, "--train-reference", help="Train the second model (the run's recipe, seed 1) into the reference folder "
+        "if it is not there: as long as the build's train stage."
+    ),
+    own: bool = typer.Option(False, "--own", help="Also the log-likelihood under the run's own model."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the table as CSV."),
+) -> None:
+    """Generation quality against the training corpus: note durations, pitch classes, hanging notes, likelihood."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .errors import AttributionError
+    from .prompted import load_run_model
+    from .quality import corpus_sequences, load_pieces_folder, load_reference, quality_table
+    from .quality import train_reference as train_ref
+
+    try:
+        model, tokenizer, _ = load_run_model(run) if own else (None, None, None)
+        if tokenizer is None:
+            import yaml
+
+            from .tokenize import EventTokenizer
+
+            tokenizer = EventTokenizer.from_dict(yaml.safe_load((run / "config.yaml").read_text())["config"]["tokenizer"])
+        _, seqs = load_pieces_folder(pieces or run / "outputs")
+        windows = run / "model" / "windows.npz"
+        ref_path = reference or run / "quality" / "reference_seed1"
+        ref = None
+        if train_reference and reference is None:
+            ref = train_ref(run, ref_path, seed=1, progress=True)
+        elif reference is not None or ref_path.is_dir():
+            ref = load_reference(ref_path)
+        else:
+            typer.echo(f"(no reference model at {ref_path}: log-likelihood left out; --train-reference trains it)", err=True)
+        table = quality_table(seqs, corpus_sequences(windows), tokenizer, reference=ref,
+                              heldout=corpus_sequences(windows, "val"), own_model=model)
+    except (AttributionError, FileNotFoundError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    shown = Table(title=f"{pieces or run / 'outputs'} vs the training corpus of {run} (log-likelihood: held-out music)")
+    for col in ("metric", "pieces", "corpus"):
+        shown.add_column(col, justify="left" if col == "metric" else "right")
+    for r in table.itertuples():
+        shown.add_row(r.metric, *("" if v != v else f"{v:.4g}" for v in (r.pieces, r.corpus)))
+    Console().print(shown)
+    if out:
+        table.to_csv(out, index=False)
+
+
+@app.command()
 def groundtruth(
     run: Path = typer.Argument(..., help="A finished attribution run folder, e.g. runs/default."),
     config: Path | None = typer.Option(
@@ -240,44 +340,6 @@ def pages(
     typer.echo(f"{len(written)} Content ID page(s) and the index written to {folder}; open {index}")
     if note and audio:
         typer.echo(f"note: {note}", err=True)
-
-
-@app.command()
-def score(
-    run: Path = typer.Argument(..., help="A built attribution run with its TRAK features, e.g. runs/default."),
-    pieces: list[Path] = typer.Argument(..., help="MIDI files (.mid/.midi), or the run's token ids (.npy, BOS first)."),
-    stride: int | None = typer.Option(
-        None, min=1, help="Events owned by each context window after the first, for pieces longer than the model's "
-        "context (default: block_size // 2)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-) -> None:
-    """Attribute any piece to the run's training pieces (TRAK family and similarity), without retraining.
-
-    Reuses the build's stored TRAK features (RUN/cache/trak/); a missing or mismatched store is refused with
-    the fix. Writes RUN/scored/ (outputs.parquet with provenance, attribution.parquet, passages.parquet,
-    outputs/<id>.mid and .npy); scoring a file again replaces its rows.
-    """
-    from .errors import AttributionError
-    from .piece_scores import score_pieces
-
-    try:
-        result = score_pieces(run, pieces, stride=stride, progress=not quiet)
-    except AttributionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    scores = result.scores
-    for row in result.outputs.itertuples():
-        mine = scores[scores["output_id"] == row.output_id]
-        line = f"{row.output_id}: {row.events} events in {row.windows} context window(s)"
-        for method in ("trak", "sim_embedding"):
-            by_creator = mine[mine["method"] == method].groupby("creator")["score"]
-            by_creator = by_creator.sum() if method == "trak" else by_creator.max()
-            line += f"; {method} top creator {by_creator.idxmax()} ({by_creator.max():.3g})"
-        typer.echo(line)
-    typer.echo(f"scores written to {result.run_dir / 'scored'}")
-    n = len(result.outputs)
-    typer.echo("  " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + f"; {result.seconds['total'] / n:.2f} s per piece")
 
 
 @app.command()

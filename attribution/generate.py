@@ -1,7 +1,26 @@
-"""Sampling new pieces from a trained music transformer (temperature / top-k, seeded).
+"""Sampling new pieces from a trained music transformer (temperature / top-k, seeded, from BOS or a prompt).
 
 Each generated piece keeps its token ids (what attribution scores) and is written as MIDI through the
 tokenizer, so a listener can hear what is being attributed.
+
+:func:`sample` draws every event from the model's distribution (temperature, top-k). A *decoding rule*
+may constrain it; the one here is :class:`NoteCloser`, which keeps notes from hanging:
+
+* ``max_note_seconds``: no note sounds longer. Time shifts that would carry a sounding note past the
+  limit are removed from the distribution (the model's probabilities are renormalised over the rest),
+  and a note that has reached the limit gets its NOTE_OFF as the next event, forced.
+* ``close_at_end``: the last positions are kept for the NOTE_OFFs of whatever still sounds (note-ons are
+  removed from the distribution once only enough positions remain to close the sounding notes), so no
+  note is left for the MIDI writer to cut.
+
+Attribution stays exact whatever the rule does: the forced and constrained events are ordinary events of
+the saved sequence; the ``.npy`` tokens are exactly what is written as MIDI (its decode) and what TRAK and
+the ground truth score. Their log-likelihood is the model's own ``log p(event | prefix)`` (not the
+sampler's 1 for a forced event), so a forced note-off the model found unlikely counts as such. Which
+positions were forced is recorded (:attr:`NoteCloser.forced`).
+
+With neither option set (the :class:`GenerationConfig` defaults), sampling is bit-identical to the
+sampler before the rule existed: the build's outputs do not change.
 """
 
 from __future__ import annotations
@@ -15,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .model import MusicTransformer
 
-__all__ = ["GenerationConfig", "sample", "generate_outputs"]
+__all__ = ["GenerationConfig", "NoteCloser", "sample", "generate_outputs"]
 
 
 @dataclass
@@ -25,6 +44,101 @@ class GenerationConfig:
     temperature: float = 1.0
     top_k: int | None = 40
     seed: int = 1234
+    # decoding rule (see NoteCloser); None/False leave sampling exactly as it was before the rule existed
+    max_note_seconds: float | None = None
+    close_notes_at_end: bool = False
+
+    def note_closer(self, tokenizer) -> NoteCloser | None:
+        """The decoding rule these settings ask for, or None for plain sampling."""
+        if self.max_note_seconds is None and not self.close_notes_at_end:
+            return None
+        return NoteCloser(tokenizer, max_note_seconds=self.max_note_seconds, close_at_end=self.close_notes_at_end)
+
+
+class NoteCloser:
+    """A decoding rule that closes notes: a longest note and/or no note left sounding at the end.
+
+    Tracks, for each sequence being sampled, which pitches sound since which grid step (replaying the
+    tokenizer's decode rules: a NOTE_ON of a sounding pitch restarts it), and before each draw removes
+    from the logits what the rule forbids, or leaves only a forced NOTE_OFF. The note to close first is the
+    one sounding longest (lowest pitch on ties). See the module docstring for how attribution treats it.
+
+    Args:
+        tokenizer: the run's :class:`~attribution.tokenize.EventTokenizer`.
+        max_note_seconds: longest note, in seconds (at least one grid step); None: no limit.
+        close_at_end: end every sequence with the NOTE_OFFs of the notes still sounding.
+
+    Attributes:
+        forced: after :func:`sample`, (n, length) bool, True at the positions whose event was forced.
+        constrained: (n, length) bool, True where the rule removed some events from the distribution
+            (forced positions included).
+    """
+
+    def __init__(self, tokenizer, max_note_seconds: float | None = None, close_at_end: bool = False) -> None:
+        self.limit: int | None = None
+        if max_note_seconds is not None:
+            finite = isinstance(max_note_seconds, (int, float)) and np.isfinite(max_note_seconds)
+            steps = int(np.floor(max_note_seconds / tokenizer.time_step + 1e-9)) if finite else 0
+            if steps < 1:
+                raise ValueError(
+                    f"max_note_seconds must be at least one time step ({tokenizer.time_step} s), got {max_note_seconds!r}"
+                )
+            self.limit = steps
+        self.close_at_end = bool(close_at_end)
+        self._off = np.array([tokenizer.note_off_id(p) for p in range(128)])
+        self._on = np.array([tokenizer.note_on_id(p) for p in range(128)])
+        self._shift_steps = np.arange(1, tokenizer.max_shift_steps + 1)
+        self._shift = np.array([tokenizer.shift_id(k) for k in self._shift_steps])
+        self.forced = np.zeros((0, 0), dtype=bool)
+        self.constrained = np.zeros((0, 0), dtype=bool)
+
+    def start(self, prefix: np.ndarray, length: int) -> None:
+        """Begin ``len(prefix)`` sequences of ``length`` tokens from the (n, P) ``prefix``."""
+        n, p = prefix.shape
+        self._start = np.full((n, 128), -1, dtype=np.int64)  # grid step a pitch started sounding, -1 silent
+        self._now = np.zeros(n, dtype=np.int64)
+        self._length = length
+        self.forced = np.zeros((n, length), dtype=bool)
+        self.constrained = np.zeros((n, length), dtype=bool)
+        for j in range(p):
+            self.update(prefix[:, j])
+
+    def update(self, tokens: np.ndarray) -> None:
+        """Advance the note state by one event per sequence."""
+        for i, t in enumerate(np.asarray(tokens).tolist()):
+            if t < 128:
+                self._start[i, t] = self._now[i]
+            elif t < 256:
+                self._start[i, t - 128] = -1
+            elif self._shift[0] <= t <= self._shift[-1]:
+                self._now[i] += t - self._shift[0] + 1
+
+    def constrain(self, logits: torch.Tensor, position: int) -> torch.Tensor:
+        """The logits for the event at ``position`` (0-based), with the rule applied; (n, V) -> (n, V)."""
+        remaining = self._length - position  # events still to draw, this one included
+        out = logits.clone()
+        for i in range(out.size(0)):
+            sounding = np.flatnonzero(self._start[i] >= 0)
+            held = self._now[i] - self._start[i, sounding]
+            must_close = (self.close_at_end and remaining <= len(sounding)) or (
+                self.limit is not None and len(sounding) and held.max() >= self.limit
+            )
+            if must_close:
+                oldest = sounding[np.argmax(held)]  # argmax takes the first, i.e. the lowest pitch, on ties
+                keep = out[i, self._off[oldest]].item()
+                out[i] = float("-inf")
+                out[i, self._off[oldest]] = keep if np.isfinite(keep) else 0.0
+                self.forced[i, position] = self.constrained[i, position] = True
+                continue
+            if self.limit is not None and len(sounding):
+                too_long = self._shift[self._shift_steps > self.limit - held.max()]
+                if len(too_long):
+                    out[i, too_long] = float("-inf")
+                    self.constrained[i, position] = True
+            if self.close_at_end and remaining <= len(sounding) + 1:
+                out[i, self._on] = float("-inf")
+                self.constrained[i, position] = True
+        return out
 
 
 @torch.no_grad()
@@ -38,10 +152,14 @@ def sample(
     seed: int = 0,
     banned: list[int] | None = None,
     progress: bool = False,
+    prompt: np.ndarray | None = None,
+    rule: NoteCloser | None = None,
 ) -> np.ndarray:
     """Sample ``n`` sequences of ``length`` tokens starting with BOS; returns (n, length) int64.
 
-    ``banned`` token ids (PAD, BOS and, to get full-length pieces, EOS) are never sampled.
+    ``banned`` token ids (PAD, BOS and, to get full-length pieces, EOS) are never sampled. ``prompt``: a
+    1-d token sequence starting with BOS that every sequence begins with verbatim (None: BOS alone);
+    ``length`` counts it. ``rule``: a decoding rule (:class:`NoteCloser`) applied before top-k.
     """
     if length > model.config.block_size + 1:
         raise ValueError(
@@ -50,21 +168,34 @@ def sample(
         )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if prompt is None:
+        prompt = np.array([bos_id], dtype=np.int64)
+    prompt = np.asarray(prompt, dtype=np.int64)
+    if prompt.ndim != 1 or len(prompt) == 0 or prompt[0] != bos_id:
+        raise ValueError(f"a prompt is a 1-d token sequence starting with BOS ({bos_id}), got {prompt[:4]}...")
+    if len(prompt) >= length:
+        raise ValueError(f"the prompt has {len(prompt)} tokens, so length {length} leaves nothing to generate")
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    idx = torch.full((n, 1), bos_id, dtype=torch.long)
+    idx = torch.as_tensor(np.tile(prompt, (n, 1)), dtype=torch.long)
+    if rule is not None:
+        rule.start(idx.numpy(), length)
     cache: list[list[torch.Tensor]] = [[] for _ in model.blocks]
-    for _ in tqdm(range(length - 1), desc="generate", disable=not progress):
+    for _ in tqdm(range(length - len(prompt)), desc="generate", disable=not progress):
         # key/value cache: only the newest event goes through the model at each step
         logits = model.next_logits(idx[:, -1:] if cache[0] else idx, cache) / temperature
         if banned:
             logits[:, banned] = float("-inf")
+        if rule is not None:
+            logits = rule.constrain(logits, idx.size(1))
         if top_k is not None:
             kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         nxt = torch.multinomial(probs, 1, generator=gen)
         idx = torch.cat([idx, nxt], dim=1)
+        if rule is not None:
+            rule.update(nxt[:, 0].numpy())
     return idx.numpy()
 
 
@@ -76,6 +207,7 @@ def generate_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     from .midi import write_midi
 
+    rule = cfg.note_closer(tokenizer)
     tokens = sample(
         model,
         cfg.n_outputs,
@@ -86,6 +218,7 @@ def generate_outputs(
         seed=cfg.seed,
         banned=[tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id],
         progress=progress,
+        rule=rule,
     )
     rows = []
     for i, seq in enumerate(tokens):
@@ -106,4 +239,6 @@ def generate_outputs(
                 "seed": cfg.seed,
             }
         )
+        if rule is not None:  # only then: the default build's outputs.parquet keeps its columns
+            rows[-1]["forced_events"] = int(rule.forced[i].sum())
     return rows

@@ -29,9 +29,11 @@ import numpy as np
 
 from attribution.midi import END, PITCH, START, VELOCITY, empty_notes, sort_notes, validate_notes
 
-__all__ = ["EventTokenizer", "pitch_name"]
+__all__ = ["ENDINGS", "EventTokenizer", "pitch_name"]
 
 _N_PITCHES = 128
+#: How :meth:`EventTokenizer.decode` ends a note: its NOTE_OFF, a new NOTE_ON of its pitch, the sequence's end.
+ENDINGS = ("off", "restrike", "end")
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -94,6 +96,18 @@ class EventTokenizer:
     @property
     def eos_id(self) -> int:
         return self._eos
+
+    def note_on_id(self, pitch: int) -> int:
+        return self._note_on + int(pitch)
+
+    def note_off_id(self, pitch: int) -> int:
+        return self._note_off + int(pitch)
+
+    def shift_id(self, steps: int) -> int:
+        """The TIME_SHIFT of ``steps`` grid steps (1..``max_shift_steps``)."""
+        if not 1 <= steps <= self.max_shift_steps:
+            raise ValueError(f"a single shift is 1..{self.max_shift_steps} steps, got {steps}")
+        return self._shift + int(steps) - 1
 
     def velocity_to_bin(self, velocity: np.ndarray | float) -> np.ndarray:
         """Bin index (0-based) of MIDI velocities; values are clipped to 1..127 first."""
@@ -206,7 +220,7 @@ class EventTokenizer:
         tokens.append(self._eos)
         return np.asarray(tokens, dtype=np.int64)
 
-    def decode(self, tokens: np.ndarray | list[int]) -> np.ndarray:
+    def decode(self, tokens: np.ndarray | list[int], with_endings: bool = False):
         """Tokens -> notes, tolerant of what a sampler may produce.
 
         PAD, BOS and EOS are ignored. A NOTE_OFF of a pitch that is not sounding is ignored; a
@@ -214,6 +228,10 @@ class EventTokenizer:
         step, as it would have no length); notes still sounding at the end end there, and a note
         that would have no length is given one step. Before any VELOCITY token, notes get velocity
         80's bin.
+
+        With ``with_endings``, returns ``(notes, endings)``: for each note (in the notes' order) how it
+        ended, one of :data:`ENDINGS` -- ``"off"`` its NOTE_OFF, ``"restrike"`` a NOTE_ON of its pitch,
+        ``"end"`` the end of the sequence (a note the sequence left sounding, which a MIDI writer cuts).
 
         Raises:
             ValueError: a token outside ``0..vocab_size - 1``.
@@ -228,18 +246,21 @@ class EventTokenizer:
         velocity = float(self.bin_to_velocity(self.velocity_to_bin(80)))
         sounding: dict[int, tuple[int, float]] = {}
         rows: list[tuple[float, int, int, float]] = []
+        endings: list[str] = []
         for tok in arr.tolist():
             if tok < self._note_off:
                 if tok in sounding:
                     s, v = sounding.pop(tok)
                     if now > s:
                         rows.append((tok, s, now, v))
+                        endings.append("restrike")
                 sounding[tok] = (now, velocity)
             elif tok < self._shift:
                 p = tok - self._note_off
                 if p in sounding:
                     s, v = sounding.pop(p)
                     rows.append((p, s, max(now, s + 1), v))
+                    endings.append("off")
             elif tok < self._velocity:
                 now += tok - self._shift + 1
             elif tok < self._pad:
@@ -247,12 +268,16 @@ class EventTokenizer:
             # PAD, BOS, EOS carry no music.
         for p, (s, v) in sounding.items():
             rows.append((p, s, max(now, s + 1), v))
+            endings.append("end")
         if not rows:
-            return empty_notes()
+            return (empty_notes(), np.array([], dtype=object)) if with_endings else empty_notes()
         out = np.array(rows, dtype=np.float64)
         out[:, START] *= self.time_step
         out[:, END] *= self.time_step
-        return sort_notes(out)
+        if not with_endings:
+            return sort_notes(out)
+        order = np.lexsort((out[:, PITCH], out[:, START]))  # sort_notes' order, applied to the endings too
+        return out[order], np.asarray(endings, dtype=object)[order]
 
     # ------------------------------------------------------------------ config
     def to_dict(self) -> dict[str, Any]:
