@@ -80,8 +80,10 @@ class BestMethod:
         missing_c = [c for c in creators if c not in wide.columns]
         if missing_o or missing_c:
             raise BestMethodError(
-                f"{path} lacks outputs {missing_o[:3]} / creators {missing_c[:3]} of the run; it was written for another "
-                "run: rerun `royaltysim attribution evaluate RUN`, or name a method in source.causal_method"
+                f"{path} lacks outputs {missing_o[:3]} / creators {missing_c[:3]} of the run: it holds the outputs and "
+                "creators the evaluation scored (pieces scored later with `royaltysim attribution score` have no "
+                "catalogue-level scores); rerun `royaltysim attribution evaluate RUN`, or name a method in "
+                "source.causal_method (e.g. trak)"
             )
         return wide.reindex(index=output_ids, columns=creators).to_numpy(dtype=float)
 

@@ -249,8 +249,10 @@ def _run_id(scenario: dict, source_data: str) -> str:
 
 
 # the attribution run's data an economy reads: a run id must change when they do (a rebuilt ground truth or a
-# re-evaluated SNR), or a resumed sweep would silently reuse runs made from the old data
-SOURCE_DATA = ("*.parquet", "scored/*.parquet", "ground_truth/*.parquet", "ground_truth/*.sha256", "evaluation/creator_snr.parquet")
+# re-evaluated SNR or best method, which `causal_method: best` pays on), or a resumed sweep would silently reuse
+# runs made from the old data
+SOURCE_DATA = ("*.parquet", "scored/*.parquet", "ground_truth/*.parquet", "ground_truth/*.sha256", "evaluation/creator_snr.parquet",
+               "evaluation/best_method.yaml", "evaluation/best_scores.parquet")
 
 
 def source_fingerprint(base: dict) -> str:

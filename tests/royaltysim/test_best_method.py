@@ -37,7 +37,12 @@ def _evaluated_copy(run_dir, tmp_path, fingerprint: str | None = None):
 
 
 def test_best_pays_on_what_best_method_yaml_names(run_dir, tmp_path):
+    from royaltysim.sweep import source_fingerprint
+
     run, table = _evaluated_copy(run_dir, tmp_path)
+    before = source_fingerprint({"source": {"run": str(run)}})
+    (run / "evaluation" / "best_method.yaml").write_text((run / "evaluation" / "best_method.yaml").read_text() + "# again\n")
+    assert source_fingerprint({"source": {"run": str(run)}}) != before  # a re-evaluated run: a sweep reruns
     table = AttributionTable.load(run)
     pop = corpus_population(table, "best")
     expected = 10.0 * np.arange(len(table.creators))[None, :] + np.arange(len(table.output_ids))[:, None]
