@@ -69,7 +69,8 @@ class Synthesiser:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise AudioUnavailable(f"FluidSynth could not render {midi.name}: {exc}") from None
-            if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+            unread = "not a SoundFont or MIDI file" in done.stderr  # FluidSynth still exits 0 and writes silence
+            if done.returncode != 0 or unread or not partial.is_file() or partial.stat().st_size == 0:
                 detail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
                 raise AudioUnavailable(
                     f"FluidSynth failed on {midi.name} (exit {done.returncode}): {' '.join(detail) or 'no output file'}"
@@ -97,4 +98,9 @@ def find_synthesiser(soundfont: str | Path | None = None) -> Synthesiser:
         missing.append(f"no General MIDI soundfont at {' or '.join(str(f) for f in fonts)}")
     if missing:
         raise AudioUnavailable(f"no audio can be rendered: {'; '.join(missing)}; {INSTALL_HINT}")
+    # FluidSynth renders silence, and exits 0, from a file that is not a soundfont: check its RIFF/sfbk header.
+    with open(font, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise AudioUnavailable(f"{font} is not a SoundFont 2 file (no RIFF sfbk header); {INSTALL_HINT}")
     return Synthesiser(program=Path(program), soundfont=font.resolve())

@@ -35,9 +35,12 @@ __all__ = [
     "HIDDEN_RULE",
     "MATCH_RULE",
     "ContentIdError",
+    "best_window",
+    "creator_totals",
     "influences",
     "passage_leaders",
     "note_passages",
+    "token_clock",
 ]
 
 SCORED = "scored"

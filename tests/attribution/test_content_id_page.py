@@ -119,6 +119,18 @@ def test_page_is_written_without_audio_when_fluidsynth_is_absent(run, tmp_path, 
     assert 'id="roll-piece"' in html and 'id="legend"' in html
 
 
+def test_a_missing_or_broken_soundfont_is_named(tmp_path):
+    with pytest.raises(audio.AudioUnavailable, match="no General MIDI soundfont at .*nothing.sf2"):
+        audio.find_synthesiser(tmp_path / "nothing.sf2")
+    (tmp_path / "bad.sf2").write_bytes(b"not a soundfont")
+    with pytest.raises(audio.AudioUnavailable, match="bad.sf2 is not a SoundFont 2 file"):
+        audio.find_synthesiser(tmp_path / "bad.sf2")
+    synth = audio.find_synthesiser()  # Debian's soundfont renders a two-note file
+    notes = np.array([[60, 0.0, 0.5, 80], [64, 0.5, 1.0, 80]], dtype=float)
+    out = synth.render(notes, tmp_path / "two.ogg")
+    assert out.read_bytes()[:4] == b"OggS" and out.stat().st_size > 1000
+
+
 def test_a_scored_piece_gets_a_page_and_a_row_in_the_index(run, tmp_path):
     page = write_piece_page(run, SCORED_ID, tmp_path, audio=False)
     html = page.read_text()
