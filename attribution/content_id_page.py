@@ -115,7 +115,7 @@ def piano_roll(
         })
     for band in bands or []:
         roll.bands.append(band | {
-            "x": round(x0 + band["start"] * px, 2), "w": round(max((band["end"] - band["start"]) * px, 1.0), 2),
+            "x": round(x0 + band["start"] * px, 2), "w": round(max((band["end"] - band["start"]) * px, 3.0), 2),  # a chord-only passage stays visible
             "y": top, "h": round(row * (high - low + 1), 2),
         })
     for pitch in range(low, high + 1):
