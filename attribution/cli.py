@@ -151,7 +151,7 @@ def quality(
     ),
     train_reference: bool = typer.Option(
         False, "--train-reference", help="Train the second model (the run's recipe, seed 1) into the reference folder "
-        "if it is not there: as long as the build's train stage."
+        "(--reference or the default) unless it is there: as long as the build's train stage."
     ),
     own: bool = typer.Option(False, "--own", help="Also the log-likelihood under the run's own model."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the table as CSV."),
@@ -177,7 +177,7 @@ def quality(
         windows = run / "model" / "windows.npz"
         ref_path = reference or run / "quality" / "reference_seed1"
         ref = None
-        if train_reference and reference is None:
+        if train_reference:
             ref = train_ref(run, ref_path, seed=1, progress=True)
         elif reference is not None or ref_path.is_dir():
             ref = load_reference(ref_path)
@@ -351,6 +351,9 @@ def score(
         "context (default: block_size // 2)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    page: bool = typer.Option(True, "--page/--no-page", help="Write each scored piece's Content ID page and the index."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the pages (default: out/content_id/<run name>)."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Render the pages' audio with FluidSynth."),
 ) -> None:
     """Attribute any piece to the run's training pieces (TRAK family and similarity), without retraining.
 
@@ -378,3 +381,11 @@ def score(
     typer.echo(f"scores written to {result.run_dir / 'scored'}")
     n = len(result.outputs)
     typer.echo("  " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()) + f"; {result.seconds['total'] / n:.2f} s per piece")
+    if page:
+        from .content_id_page import write_pages
+
+        folder = out or Path("out") / "content_id" / run.resolve().name
+        index, pages, audio_note = write_pages(run, folder, list(result.outputs["output_id"]), audio=audio)
+        for path in pages:
+            typer.echo(f"Content ID page: {path}")
+        typer.echo(f"index: {index}" + (f" ({audio_note})" if audio_note else ""))

@@ -190,9 +190,14 @@ def test_cli_scores_and_refuses_bad_input_with_exit_2(run_copy, tmp_path):
     from attribution.midi import write_midi
 
     root, run = run_copy
-    ok = CliRunner().invoke(app, ["attribution", "score", str(run), str(root / "ada_0.mid"), "-q"])
+    pages = tmp_path / "pages"
+    ok = CliRunner().invoke(
+        app, ["attribution", "score", str(run), str(root / "ada_0.mid"), "-q", "--out", str(pages), "--no-audio"]
+    )
     assert ok.exit_code == 0, ok.output
     assert "context window(s)" in ok.output and "s per piece" in ok.output and "trak top creator ada" in ok.output
+    (piece_page,) = [p for p in pages.glob("*.html") if p.name != "index.html"]  # the scored piece's Content ID page
+    assert piece_page.stem in (pages / "index.html").read_text() and "ada" in piece_page.read_text()
     before = (run / "scored" / "outputs.parquet").read_bytes()
 
     (tmp_path / "broken.mid").write_bytes(b"not a midi file")
@@ -206,7 +211,7 @@ def test_cli_scores_and_refuses_bad_input_with_exit_2(run_copy, tmp_path):
     }
     (run / "config.txt").write_text("x")
     for message, args in cases.items():
-        result = CliRunner().invoke(app, ["attribution", "score", *args, "-q"])
+        result = CliRunner().invoke(app, ["attribution", "score", *args, "-q", "--no-page"])
         assert result.exit_code == 2, (message, result.output)
         assert message in result.output
     assert (run / "scored" / "outputs.parquet").read_bytes() == before  # nothing written by a refused call
