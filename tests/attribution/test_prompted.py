@@ -84,3 +84,20 @@ def test_bad_prompts_and_settings_exit_2_with_the_fix(run, tmp_path):
     many = _gen(run, tmp_path, "--events", "40", "--out", str(tmp_path / "z"))
     assert many.exit_code == 2 and "lower --events to 32" in many.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_quality_command_on_generated_pieces(run, tmp_path):
+    assert _gen(run, tmp_path, "--events", "24", "--n", "3", "--seed", "1", "--out", str(tmp_path / "g")).exit_code == 0
+    r = CliRunner().invoke(app, ["attribution", "quality", str(run / "run"), "--pieces", str(tmp_path / "g"),
+                                 "--reference", str(tmp_path / "ref")])
+    assert r.exit_code == 2 and "no reference model" in r.output
+    r = CliRunner().invoke(app, ["attribution", "quality", str(run / "run"), "--pieces", str(tmp_path / "g"),
+                                 "--reference", str(tmp_path / "ref"), "--train-reference", "--own", "--out", str(tmp_path / "q.csv")])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(tmp_path / "q.csv").set_index("metric")
+    assert table.loc["hanging notes (share)", "pieces"] == 0 and table.loc["pieces", "pieces"] == 3
+    for label in ("reference", "own model"):
+        assert table.loc[f"log-likelihood per event, {label}"].lt(0).all()
+    assert (tmp_path / "ref" / "DONE").is_file()
+    empty = CliRunner().invoke(app, ["attribution", "quality", str(run / "run"), "--pieces", str(tmp_path)])
+    assert empty.exit_code == 2 and "no token files" in empty.output
