@@ -48,7 +48,7 @@ def causal_fallback(
     negative: Literal["clip", "shift", "abs"] = "clip",
     fallback: Literal["streams", "works"] = "streams",
 ) -> np.ndarray:
-    """Output revenue by attribution, with a usage-based fallback where attribution is missing or weak (STIM, 2025).
+    """Output revenue by attribution, falling back to usage where attribution is missing or weak (STIM).
 
     Each output ``o`` earns ``w_o = ai_plays_o / sum(ai_plays)`` of the pool. An output whose eligible
     attribution has quality ``q_o >= min_quality`` (:func:`attribution_quality`, the positive share of its

@@ -180,7 +180,7 @@ def shapley_royalty_share(
     permutations: int = 32,
     seed: int = 0,
 ) -> np.ndarray:
-    """Shapley Royalty Share (Wang et al. 2024): each creator is paid their Shapley value in the AI's utility.
+    """Shapley Royalty Share (Wang et al. 2024): each creator's Shapley value in the AI's utility.
 
     The game's players are the eligible creators and ``v(S)`` is the AI's utility when trained on the
     catalogues of ``S``: the plays-weighted sum over outputs of a datamodel linear in each creator's
@@ -273,7 +273,7 @@ def streaming_shapley(listened: sp.spmatrix | np.ndarray, money: np.ndarray) -> 
     basis="each user's contribution to the pool and which creators that user streamed (not how often)",
 )
 def shapley_streaming(s: Settlement) -> np.ndarray:
-    """The Shapley value of the streaming game: each user's money split equally among the creators they streamed.
+    """Shapley value of the streaming game: each user's money split equally among whom they streamed.
 
     The players are the eligible creators, and a coalition is worth the pool money of the users who
     streamed only its members (:class:`StreamingGame`, Bergantiños and Moreno-Ternero 2025). Its
