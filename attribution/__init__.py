@@ -5,6 +5,6 @@ Importing this package does not import torch; the modules that need it (``model`
 """
 
 __all__ = [
-    "audio", "best_method", "build", "config", "content_id", "content_id_page", "corpus", "errors", "generate", "midi", "model", "piece_scores", "runfolder", "scoring", "similarity", "snr", "table",
+    "audio", "best_method", "build", "config", "content_id", "content_id_page", "corpus", "errors", "generate", "midi", "model", "piece_scores", "prompted", "quality", "runfolder", "scoring", "similarity", "snr", "table",
     "tokenize", "train", "windows",
 ]
