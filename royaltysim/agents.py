@@ -70,6 +70,7 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 
 if TYPE_CHECKING:
     from royaltysim.config import Arm, BehaviourConfig, ConsumersConfig, PlatformConfig
+    from royaltysim.fraud import FraudFarm
     from royaltysim.model import RoyaltyModel
 
 __all__ = [
@@ -285,6 +286,8 @@ class Consumers:
     sessions: int
     social_share: float
     last_picks: np.ndarray | None = field(default=None)
+    # (n_users,) bool, who is subscribed this month (the demand side, royaltysim.demand); None: everyone
+    subscribed: np.ndarray | None = field(default=None)
     # (output_cum, _guide(output_cum)): the AI's outputs are chosen from the same table month after month
     _output_tables: tuple[np.ndarray, tuple[int, np.ndarray, np.ndarray]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -293,6 +296,11 @@ class Consumers:
     @property
     def n(self) -> int:
         return int(self.fee.shape[0])
+
+    @property
+    def charged(self) -> np.ndarray:
+        """(n_users,) what each listener pays this month: their fee while subscribed, else nothing."""
+        return self.fee if self.subscribed is None else np.where(self.subscribed, self.fee, 0.0)
 
     @property
     def group(self) -> np.ndarray:
@@ -326,7 +334,11 @@ class Consumers:
 
     def copy(self) -> Consumers:
         """An independent copy of the mutable state (arrays that never change are shared)."""
-        return replace(self, last_picks=None if self.last_picks is None else self.last_picks.copy())
+        return replace(
+            self,
+            last_picks=None if self.last_picks is None else self.last_picks.copy(),
+            subscribed=None if self.subscribed is None else self.subscribed.copy(),
+        )
 
     def listen(
         self,
@@ -350,6 +362,8 @@ class Consumers:
         copying = self.social_share > 0 and self.last_picks is not None and self.adjacency.nnz > 0
         draws = ListeningDraws.draw(rng, n, k, copying)
         is_ai = draws.ai < (self.ai_affinity * ai_quality)[:, None]
+        if self.subscribed is not None:  # a listener who is not subscribed plays nothing (their draws go unused)
+            is_ai &= self.subscribed[:, None]
         picks = _sample_grouped(creator_cum, self.group, draws.pick)  # (n, k)
         # sessions are addressed by their flat index user * k + session from here on: one gather from
         # a flat array is cheaper than indexing rows and columns
@@ -383,6 +397,8 @@ class Consumers:
         counts = self._session_counts
         # nothing to play from a withdrawn catalogue; the AI's outputs always play
         played = np.concatenate([active, np.ones(n_outputs, dtype=bool)])[picks]
+        if self.subscribed is not None:
+            played &= self.subscribed[:, None]
         streams = self._stream_matrix(np.where(played & human, picks, n_creators), counts, n_creators)
         ai_counts = counts.reshape(-1)[ai].astype(float)
         # (astype: bincount of nothing is an integer array, whatever the weights)
@@ -522,15 +538,34 @@ class Statement:
     ai_cost: float
     ai_stream_share: float
     ai_eligible: np.ndarray  # (n_creators,) who could be paid from the AI pool (active and opted in)
+    # the stream farm (royaltysim.fraud), zero without one: what its uploads were paid from each pool, the
+    # streams it faked and how many of them were detected and demonetised, what its bots paid, its uploads
+    fraud_human_paid: float = 0.0
+    fraud_ai_paid: float = 0.0
+    fraud_streams: float = 0.0
+    demonetised_streams: float = 0.0
+    bot_fees: float = 0.0
+    fraud_uploads: int = 0
 
     @property
     def paid(self) -> float:
+        """Royalties paid to creators (fraud uploads not included)."""
         return float(self.human_pay.sum() + self.ai_pay.sum())
+
+    @property
+    def fraud_paid(self) -> float:
+        """Royalties paid to fraud uploads, from both pools."""
+        return self.fraud_human_paid + self.fraud_ai_paid
+
+    @property
+    def profit(self) -> float:
+        """Platform profit: revenue (bots' fees included) less all royalties and the AI's serving cost."""
+        return self.revenue - self.paid - self.fraud_paid - self.ai_cost
 
     @property
     def margin(self) -> float:
         """Platform margin: what it keeps after royalties and AI serving costs, over revenue."""
-        return (self.revenue - self.paid - self.ai_cost) / self.revenue if self.revenue > 0 else 0.0
+        return self.profit / self.revenue if self.revenue > 0 else 0.0
 
 
 class Platform(mesa.Agent):
@@ -544,6 +579,8 @@ class Platform(mesa.Agent):
         pay: the settlement function (defaults to the scheme registry's ``pay``); tests may swap it.
         reference: (n_outputs, n_creators) true contribution shares (Shapley Royalty Share values on them);
             zeros when left out.
+        fraud: a stream farm (:class:`~royaltysim.fraud.FraudFarm`) whose bots and uploads join each month's
+            settlement; None: no fraud.
     """
 
     def __init__(
@@ -554,12 +591,14 @@ class Platform(mesa.Agent):
         attribution: np.ndarray,
         pay: Callable[..., np.ndarray] = registry_pay,
         reference: np.ndarray | None = None,
+        fraud: FraudFarm | None = None,
     ) -> None:
         super().__init__(model)
         self.config = config
         self.arm = arm
         self.attribution = attribution
         self.reference = reference
+        self.fraud = fraud
         self._pay = pay
 
     def ai_user_pool(self, revenue_ai: np.ndarray, ai_streams: np.ndarray) -> np.ndarray:
@@ -578,13 +617,19 @@ class Platform(mesa.Agent):
         return np.maximum(terms.rate * income, terms.minimum_per_play * ai_streams)
 
     def settle(self, listening: Listening, consumers: Consumers, catalogue: Catalogue) -> Statement:
-        """Split the month's revenue: platform cut, human pool, AI pool; pay each under its scheme."""
+        """Split the month's revenue: platform cut, human pool, AI pool; pay each under its scheme.
+
+        With a stream farm, its bots join the human pool as listeners and its uploads as payees after
+        the creators (:meth:`FraudFarm.extend <royaltysim.fraud.FraudFarm.extend>`); every scheme pays
+        them by its own rule, and what they get is split off and reported as fraud.
+        """
         cfg = self.config
         human = listening.human_streams
         total = human + listening.ai_streams
         ai_frac = np.divide(listening.ai_streams, total, out=np.zeros_like(total), where=total > 0)
-        revenue_h = consumers.fee * (1.0 - ai_frac)  # (n_users,) revenue attributed to human listening
-        revenue_ai = consumers.fee * ai_frac
+        fee = consumers.charged  # (n_users,) what each listener paid this month (nothing when not subscribed)
+        revenue_h = fee * (1.0 - ai_frac)  # (n_users,) revenue attributed to human listening
+        revenue_ai = fee * ai_frac
         user_pool_h = (1.0 - cfg.platform_cut) * revenue_h
         user_pool_ai = self.ai_user_pool(revenue_ai, listening.ai_streams)
         human_rule, ai_rule = self.arm.rules_at(self.model.steps)  # (a schedule may change them in this month)
@@ -601,38 +646,51 @@ class Platform(mesa.Agent):
             eligible=catalogue.active,
             reference=self.reference,
         )
-        human_pay = self._pay(human_rule.name, base, **human_rule.params)
-        ai_settlement = base.derive(
-            pool=float(user_pool_ai.sum()),
-            user_pool=user_pool_ai,
-            eligible=catalogue.active & catalogue.opted_in,
-        )
-        ai_pay = self._pay(ai_rule.name, ai_settlement, **ai_rule.params)
+        n = catalogue.active.size
+        ai_eligible = catalogue.active & catalogue.opted_in
+        training_works, training_seconds = catalogue.training_works, catalogue.training_seconds
+        farm = self.fraud.month(self.model.steps) if self.fraud is not None else None
+        if farm is not None:
+            base, ai_eligible = self.fraud.extend(base, farm, (1.0 - cfg.platform_cut) * farm.fees, ai_eligible)
+            user_pool_ai = np.concatenate([user_pool_ai, np.zeros(farm.fees.size)])  # bots play no AI
+            pad = np.zeros(farm.uploads)
+            training_works, training_seconds = np.append(training_works, pad), np.append(training_seconds, pad)
+        human_all = self._pay(human_rule.name, base, **human_rule.params)
+        ai_settlement = base.derive(pool=float(user_pool_ai.sum()), user_pool=user_pool_ai, eligible=ai_eligible)
+        ai_all = self._pay(ai_rule.name, ai_settlement, **ai_rule.params)
         # what each creator would earn from the AI pool if everyone took part: the "rate card" that
         # creators who are out (of the market or of training) weigh when deciding to come back in
-        everyone = np.ones_like(catalogue.active)
+        everyone = np.ones_like(ai_eligible)
         counterfactual = self._pay(
             ai_rule.name,
-            ai_settlement.derive(
-                eligible=everyone,
-                training_works=catalogue.training_works,
-                training_seconds=catalogue.training_seconds,
-            ),
+            ai_settlement.derive(eligible=everyone, training_works=training_works, training_seconds=training_seconds),
             **ai_rule.params,
         )
+        human_pay, ai_pay = human_all[:n], ai_all[:n]
+        fraud = {}
+        if farm is not None:
+            fraud = {
+                "fraud_human_paid": float(human_all[n:].sum()),
+                "fraud_ai_paid": float(ai_all[n:].sum()),
+                "fraud_streams": farm.faked,
+                "demonetised_streams": farm.demonetised,
+                "bot_fees": float(farm.fees.sum()),
+                "fraud_uploads": farm.uploads,
+            }
         ai_streams = float(listening.ai_plays.sum())
         return Statement(
-            revenue=float(consumers.fee.sum()),
+            revenue=float(fee.sum()) + fraud.get("bot_fees", 0.0),
             human_pool=base.pool,
             ai_pool=ai_settlement.pool,
             human_pay=human_pay,
             ai_pay=ai_pay,
-            ai_counterfactual=counterfactual,
-            unallocated_human=base.pool - float(human_pay.sum()),
-            unallocated_ai=ai_settlement.pool - float(ai_pay.sum()),
+            unallocated_human=base.pool - float(human_all.sum()),
+            unallocated_ai=ai_settlement.pool - float(ai_all.sum()),
             ai_cost=cfg.ai_cost_per_stream * ai_streams,
             ai_stream_share=ai_streams / float(total.sum()) if total.sum() > 0 else 0.0,
-            ai_eligible=ai_settlement.eligible,
+            ai_eligible=ai_settlement.eligible[:n],
+            ai_counterfactual=counterfactual[:n],
+            **fraud,
         )
 
 

@@ -25,8 +25,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from royaltysim.demand import DemandConfig
 from royaltysim.errors import InputError
 from royaltysim.fit import FitSpec
+from royaltysim.fraud import FraudConfig
 from royaltysim.safe_yaml import YamlError, load_yaml_file
 from royaltysim.sensitivity import SensitivitySpec
 from royaltysim.sweep import SweepSpec
@@ -382,6 +384,10 @@ class Scenario(_Strict):
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    # a stream farm of AI-generated uploads (royaltysim/fraud.py); off unless fraud.fake_stream_share > 0
+    fraud: FraudConfig = Field(default_factory=FraudConfig)
+    # listeners join and churn (royaltysim/demand.py); off unless demand.enabled
+    demand: DemandConfig = Field(default_factory=DemandConfig)
     schemes: list[Arm] = Field(min_length=1)
     # optional parameter sweep (grid / random samples x replicate seeds), run by `royaltysim sweep`
     sweep: SweepSpec | None = None

@@ -158,6 +158,26 @@ MEASURES: dict[str, Measure] = {
                 "utility a stream (taste match + log relative quality)", (None, None), 3, "index"),
         Measure("platform_margin_month_mean", "platform margin, mean over months", "share of revenue kept",
                 (None, 1.0), 1, "share"),
+        # the demand side and welfare in money (royaltysim.demand): $ a month, means over months
+        Measure("subscribers_end", "listeners subscribed in the last month", "listeners", _COUNT, 1, "count"),
+        Measure("churn_month_mean", "share of subscribers who leave, mean over months", "share of subscribers a month",
+                _SHARE, 2, "share"),
+        Measure("revenue_month_mean", "platform revenue, mean over months", "$ a month", _COUNT, 2, "money"),
+        Measure("consumer_surplus_month_mean", "listeners' surplus (value less price), mean over months", "$ a month",
+                (None, None), 2, "money"),
+        Measure("platform_profit_month_mean", "platform profit (revenue less royalties and AI cost), mean over months",
+                "$ a month", (None, None), 2, "money"),
+        Measure("creator_surplus_month_mean", "creators' royalties less their spending on works, mean over months",
+                "$ a month", (None, None), 2, "money"),
+        Measure("total_welfare_month_mean", "total welfare (listeners + platform + creators), mean over months",
+                "$ a month", (None, None), 2, "money"),
+        # fraud (royaltysim.fraud): what the stream farm's uploads took
+        Measure("fraud_share_human_pool_run", "share of the human-streams pool paid to fraud uploads over the run",
+                "share of the human pool", _SHARE, 2, "share"),
+        Measure("fraud_share_ai_pool_run", "share of the AI pool paid to fraud uploads over the run",
+                "share of the AI pool", _SHARE, 2, "share"),
+        Measure("fraud_profit_month_mean", "the stream farm's profit (royalties less bot fees), mean over months",
+                "$ a month", (None, None), 2, "money"),
     )
 }
 
@@ -235,7 +255,35 @@ def _model_measures(g: pd.DataFrame) -> dict[str, float]:
         "imitation_drift_end": float(last["imitation_drift"]),
         "consumer_welfare_month_mean": float(g["consumer_welfare"].mean()),
         "platform_margin_month_mean": float(g["platform_margin"].mean()),
+        **_market_measures(g),
     }
+
+
+def _market_measures(g: pd.DataFrame) -> dict[str, float]:
+    """The demand side's, welfare's and fraud's run-level measures (NaN on tables written before they existed)."""
+    if "total_welfare" not in g.columns:
+        return dict.fromkeys(_MARKET_MEASURES, float("nan"))
+    last = g.iloc[-1]
+    subs = g["subscribers"].to_numpy(dtype=float)
+    human, ai = float(g["human_pool"].sum()), float(g["ai_pool"].sum())
+    return {
+        "subscribers_end": float(last["subscribers"]),
+        "churn_month_mean": float(np.mean(np.divide(g["churns"].to_numpy(dtype=float), subs, out=np.zeros_like(subs),
+                                                    where=subs > 0))),
+        "revenue_month_mean": float(g["revenue"].mean()),
+        "consumer_surplus_month_mean": float(g["consumer_surplus"].mean()),
+        "platform_profit_month_mean": float(g["platform_profit"].mean()),
+        "creator_surplus_month_mean": float(g["creator_surplus"].mean()),
+        "total_welfare_month_mean": float(g["total_welfare"].mean()),
+        "fraud_share_human_pool_run": float(g["fraud_human_paid"].sum()) / human if human > 0 else 0.0,
+        "fraud_share_ai_pool_run": float(g["fraud_ai_paid"].sum()) / ai if ai > 0 else 0.0,
+        "fraud_profit_month_mean": float(g["fraud_profit"].mean()),
+    }
+
+
+_MARKET_MEASURES = ("subscribers_end", "churn_month_mean", "revenue_month_mean", "consumer_surplus_month_mean",
+                    "platform_profit_month_mean", "creator_surplus_month_mean", "total_welfare_month_mean",
+                    "fraud_share_human_pool_run", "fraud_share_ai_pool_run", "fraud_profit_month_mean")
 
 
 def run_measures(model: pd.DataFrame, income: pd.DataFrame, keys: Sequence[str] = ("scheme", "seed")) -> pd.DataFrame:
@@ -293,11 +341,14 @@ MONTH_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     **{col: (0.0, 1.0) for col in ("gini_income_month", "top1_share_income_month", "top10_share_income_month",
                                    "atkinson_income_month", "hhi_income_month", "share_below_line_month",
                                    "ai_misallocation_month", "ai_quality", "imitation_drift", "unallocated_ai_share",
-                                   "unallocated_human_share", "ai_stream_share")},
+                                   "unallocated_human_share", "ai_stream_share", "fraud_human_share",
+                                   "fraud_ai_share")},
     "ai_rank_agreement_month": (-1.0, 1.0),
     "platform_margin": (None, 1.0),
     **{col: (0.0, None) for col in ("active_creators", "opted_in", "entries", "exits", "opt_outs", "new_works",
-                                    "flooders", "imitators", "theil_income_month", "revenue", "paid")},
+                                    "flooders", "imitators", "theil_income_month", "revenue", "paid",
+                                    "subscribers", "joins", "churns", "fraud_streams", "demonetised_streams",
+                                    "fraud_uploads", "bot_fees", "fraud_human_paid", "fraud_ai_paid")},
 }
 
 

@@ -1,8 +1,10 @@
 """The royalty economy as a Mesa model: :class:`RoyaltyModel`, and the :class:`World` it starts from.
 
 One month (:meth:`RoyaltyModel.step`) reads as a short story: listeners listen, the platform collects
-fees and settles the human and AI pools under the arm's schemes, creators respond to what they were
-paid, the AI retrains on the opted-in catalogue, and the month's data is collected.
+fees and settles the human and AI pools under the arm's schemes (a stream farm's bots and uploads among
+them, :mod:`royaltysim.fraud`), creators respond to what they were paid, the AI retrains on the
+opted-in catalogue, listeners weigh what the month was worth to them and some leave or join
+(:mod:`royaltysim.demand`), and the month's data is collected.
 
 A :class:`World` is everything drawn before the first month -- the creator population (from an
 attribution run or fitted to one), styles and talents, the listeners and their social network. It
@@ -36,6 +38,8 @@ from royaltysim.agents import (
     cumulative_probabilities,
 )
 from royaltysim.config import Arm, Scenario
+from royaltysim.demand import Demand, DemandMonth, listener_utility
+from royaltysim.fraud import FraudFarm
 from royaltysim.population import (
     CreatorPopulation,
     corpus_population,
@@ -292,7 +296,18 @@ class RoyaltyModel(mesa.Model):
             s for s in STRATEGIES if ("flood" not in s or b.flooding) and ("imitate" not in s or b.imitation)
         ]
         self.consumers = w.consumers.copy()
-        self.platform = Platform(self, scenario.platform, arm, pop.attribution, reference=pop.reference)
+        c = scenario.consumers
+        # premium listeners are those paying the premium fee (the rest bring ad revenue)
+        self.demand = Demand(
+            scenario.demand, w.consumers.fee, w.consumers.fee == c.premium_fee, w.consumers.segment, seed
+        )
+        self.consumers.subscribed = self.demand.subscribed
+        fraud = scenario.fraud
+        farm = None
+        if fraud.on:
+            bot_fee = c.premium_fee if fraud.bot_fee is None else fraud.bot_fee
+            farm = FraudFarm(fraud, float(w.consumers.volume.sum()), bot_fee)
+        self.platform = Platform(self, scenario.platform, arm, pop.attribution, reference=pop.reference, fraud=farm)
         self.creators: list[Creator] = [
             Creator(
                 self,
@@ -310,12 +325,11 @@ class RoyaltyModel(mesa.Model):
             for i in range(pop.n_creators)
         ]
         # money unit: month-0 pool per creator if all listening were human (independent of the arm)
-        pool0 = (1.0 - scenario.platform.platform_cut) * float(self.consumers.fee.sum())
+        pool0 = (1.0 - scenario.platform.platform_cut) * float(self.consumers.charged.sum())
         self.income_unit = pool0 / pop.n_creators if pool0 > 0 else 1.0
         # imitators move toward the centre of the AI's output styles
         self.ai_centroid = _unit(w.output_style.mean(axis=0))
         # listeners' choice among the AI's outputs: their styles never change
-        c = scenario.consumers
         out_logits = c.taste_strength * (w.centroids @ w.output_style.T)  # (n_segments, n_outputs)
         self._output_cum = cumulative_probabilities(np.exp(out_logits - out_logits.max(axis=1, keepdims=True)))
         self._output_cum.flags.writeable = False
@@ -334,14 +348,16 @@ class RoyaltyModel(mesa.Model):
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
-        """One month: listen, settle, respond, retrain the AI, collect."""
+        """One month: listen, settle, respond, retrain the AI, listeners stay or go, collect."""
         market = self.roster()  # the creators as listeners and the platform find them this month
-        listening = self.consumers.listen(*self._choices(market), market.active, self.ai_quality, self.rng)
+        heard = self.ai_quality  # the AI the listeners heard this month
+        listening = self.consumers.listen(*self._choices(market), market.active, heard, self.rng)
         statement = self.platform.settle(listening, self.consumers, self._catalogue(market))
         self._read_market(statement, market)
         self.agents_by_type[Creator].shuffle_do("respond", statement)
         self.ai_quality = self._ai_quality()  # the AI retrains on the opted-in catalogue
-        self._collect(listening, statement)
+        demand = self._listeners_decide(listening, market, heard)  # some listeners leave, others join
+        self._collect(listening, statement, demand)
 
     # ------------------------------------------------------------------ views of the creators
     def roster(self) -> Roster:
@@ -434,6 +450,24 @@ class RoyaltyModel(mesa.Model):
         c = self.creators[index]
         return (self.human_rate * c.appeal + statement.ai_counterfactual[index]) / self.income_unit
 
+    def _listeners_decide(self, listening: Listening, market: Roster, ai_quality: float) -> DemandMonth:
+        """What the month was worth to each listener in money; with ``demand.enabled``, who leaves and who joins.
+
+        Utility is that of ``consumer_welfare`` (taste match + log relative quality), per listener, of the
+        catalogues and the AI as they were when played (``market``, ``ai_quality``): the first month is then
+        the same in every arm of a seed, and so is each listener's reference point (:class:`Demand`).
+        """
+        w = self.world
+        style = np.vstack([self._styles(market.imitation), w.output_style])
+        quality = np.append(market.mean_quality / self._quality_ref, np.full(w.output_style.shape[0], ai_quality))
+        log_quality = np.log(np.maximum(quality, 1e-9))
+        utility, streams = listener_utility(listening.picks, listening.counts, w.consumers.taste, style, log_quality)
+        ai_share = np.divide(listening.ai_streams, streams, out=np.zeros_like(streams), where=streams > 0)
+        month = self.demand.observe(utility, ai_share, w.consumers.ai_affinity * ai_quality)
+        month = self.demand.decide(month)
+        self.consumers.subscribed = self.demand.subscribed  # next month's subscribers
+        return month
+
     # ------------------------------------------------------------------ data
     @property
     def creator_records(self) -> list[dict]:
@@ -449,7 +483,7 @@ class RoyaltyModel(mesa.Model):
         self._creator_blocks.clear()
         return self._creator_rows
 
-    def _collect(self, listening: Listening, st: Statement) -> None:
+    def _collect(self, listening: Listening, st: Statement, demand: DemandMonth) -> None:
         """Append the month's row to :attr:`records` and its creators' rows to :attr:`creator_records`."""
         after = self.roster()  # the creators as they have responded
         mcfg = self.config.metrics
@@ -473,6 +507,7 @@ class RoyaltyModel(mesa.Model):
             self.world.output_style,
             self.ai_quality,
         )
+        creator_surplus = st.paid - float(after.costs.sum()) * unit  # $: royalties less this month's spending
         self.records.append(
             {
                 "scheme": self.arm.label,
@@ -494,6 +529,26 @@ class RoyaltyModel(mesa.Model):
                 "unallocated_ai_share": st.unallocated_ai / st.ai_pool if st.ai_pool > 0 else 0.0,
                 "ai_cost": st.ai_cost,
                 "platform_margin": st.margin,
+                # money of the month in $: listeners' surplus (value less price), the platform's profit, creators'
+                # royalties less what they spent on new works; welfare is the three together (royaltysim.demand)
+                "subscribers": demand.subscribers,
+                "joins": demand.joins,
+                "churns": demand.churns,
+                "consumer_value": demand.value,
+                "consumer_surplus": demand.consumer_surplus,
+                "platform_profit": st.profit,
+                "creator_surplus": creator_surplus,
+                "total_welfare": demand.consumer_surplus + st.profit + creator_surplus,
+                # the stream farm (royaltysim.fraud): what its uploads took from each pool
+                "fraud_streams": st.fraud_streams,
+                "demonetised_streams": st.demonetised_streams,
+                "fraud_uploads": st.fraud_uploads,
+                "bot_fees": st.bot_fees,
+                "fraud_human_paid": st.fraud_human_paid,
+                "fraud_ai_paid": st.fraud_ai_paid,
+                "fraud_human_share": st.fraud_human_paid / st.human_pool if st.human_pool > 0 else 0.0,
+                "fraud_ai_share": st.fraud_ai_paid / st.ai_pool if st.ai_pool > 0 else 0.0,
+                "fraud_profit": st.fraud_paid - st.bot_fees,
                 "ai_quality": self.ai_quality,
                 "ai_stream_share": st.ai_stream_share,
                 "consumer_welfare": welfare,

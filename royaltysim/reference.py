@@ -268,6 +268,11 @@ class ListenerAgents:
             fee[listener.index] = listener.fee
         return fee
 
+    @property
+    def charged(self) -> np.ndarray:
+        """(n_users,) what each listener pays this month: every listener here is subscribed."""
+        return self.fee
+
     def listen(
         self,
         creator_cum: np.ndarray,
@@ -356,6 +361,11 @@ class AgentRoyaltyModel(RoyaltyModel):
         world: World | None = None,
         table: AttributionTable | None = None,
     ) -> None:
+        if scenario.demand.enabled:
+            raise ValueError(
+                "the per-agent reference keeps every listener subscribed: run demand.enabled: true with the "
+                "vectorised RoyaltyModel, or set demand.enabled: false"
+            )
         super().__init__(scenario, arm, seed=seed, world=world, table=table)
         # the listener population is duck-typed: it offers what the model asks of `Consumers`
         self.consumers = ListenerAgents.populate(self, self.world.consumers)  # type: ignore[assignment]

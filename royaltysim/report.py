@@ -476,6 +476,13 @@ def findings(results: Results) -> list[str]:
     shown = set(question_measures(results))
     out += _paired_sentences(results, [x for x in ("consumer_welfare_month_mean", "platform_margin_month_mean")
                                        if x not in shown])
+    # the stream farm and the demand side, when the scenario has them (royaltysim.fraud, royaltysim.demand)
+    market = (["fraud_share_human_pool_run", "fraud_share_ai_pool_run", "fraud_profit_month_mean"] if sc.fraud.on else [])
+    market += ["subscribers_end", "revenue_month_mean"] if sc.demand.enabled else []
+    if sc.fraud.on or sc.demand.enabled:
+        market += ["consumer_surplus_month_mean", "platform_profit_month_mean", "creator_surplus_month_mean",
+                   "total_welfare_month_mean"]
+    out += _paired_sentences(results, [x for x in market if x not in shown])
     return out
 
 
@@ -768,7 +775,12 @@ def mechanism_links(results: Results, out_dir: Path, docs: str | Path = DOCS) ->
         ("What is recorded each month, and how run-level measures and paired comparisons are made",
          "4.11 Observation"),
         ("Listener welfare and the inequality measures", "7.7 Welfare and measures"),
+        ("What listening is worth to listeners in money, platform profit and total welfare"
+         + (", and how listeners join and churn" if sc.demand.enabled else ""), "7.8 Demand and welfare in money"),
     ]
+    if sc.fraud.on:
+        items.append((f"A stream farm faking {100 * sc.fraud.fake_stream_share:g}% of all streams for AI-generated "
+                      f"uploads, {100 * sc.fraud.detection_rate:g}% of them detected", "7.9 Fraud and flooding"))
     return [{"what": what, "link": _link(_ODD, heading, out_dir, docs, f"ODD {heading}")} for what, heading in items]
 
 
