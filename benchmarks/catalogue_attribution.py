@@ -37,11 +37,15 @@ def prepare(run: Path, source: Path, weights: Path) -> None:
     for d in ("model", "cache"):
         if not (run / d).exists():
             (run / d).symlink_to((weights / d).resolve(), target_is_directory=True)
-    # the rebuilt outputs must be the ones the ground truth scored
+    # the rebuild's outputs (whose gradients the TRAK cache holds) must be the ones the ground truth scored
     from attribution.groundtruth_files import is_stale
+    from attribution.table import outputs_fingerprint
 
     if is_stale(run):
         raise SystemExit(f"{run}: the ground truth was measured on other outputs than {source}'s; not comparable")
+    if (weights / "outputs.parquet").is_file() and outputs_fingerprint(weights) != outputs_fingerprint(source):
+        raise SystemExit(f"{weights} generated other outputs than {source}: its TRAK features do not score the outputs "
+                         "the ground truth measured")
 
 
 def _f(x: float) -> str:
@@ -64,6 +68,12 @@ def main() -> None:
     from attribution.evaluation import evaluate
 
     t0 = time.perf_counter()
+    from attribution.evaluation.methods import run_meta, stored_trak_features
+    from attribution.retrain import load_run_inputs
+
+    if stored_trak_features(args.run, run_meta(args.run), load_run_inputs(args.run)) is None:
+        raise SystemExit(f"{args.run}: no TRAK features for its checkpoints and windows in {args.run / 'cache'}; "
+                         "group influence needs the build's cache (rebuild the run, or pass --weights)")
     ev = evaluate(args.run, dattri=False, models_ensemble=False, projection_seeds=0, report=False, n_boot=args.n_boot,
                   catalogue_folds=args.folds)
     seconds = time.perf_counter() - t0
@@ -87,9 +97,22 @@ def main() -> None:
                   f"{_f(r['snr'] / size) if size > 0 else 'n/a'} | {part} |")
         fits = ev.facts.get(f"group_influence{suffix}_folds", [])
         if fits:
-            print(f"\nfold fits ({truth}): ridges {sorted({f['ridge'] for f in fits})}, "
-                  f"a {np.median([f['a'] for f in fits]):.3g} (median), b {np.median([f['b'] for f in fits]):.3g} (median), "
-                  f"b = 0 in {sum(f['b'] == 0 for f in fits)} of {len(fits)} folds")
+            print(f"\nfold fits ({truth}): " + "; ".join(f"ridge {f['ridge']:g} kappa {f['kappa']:.3g} (r {f['r']:.2f})"
+                                                   for f in fits))
+    # the same estimator fitted on every creator and scored on them: NOT cross-validated, an upper bound only
+    from attribution.evaluation.catalogue import fit_group_influence
+    from attribution.evaluation.run import run_catalogue_terms
+    from attribution.retrain import load_groundtruth
+    from attribution.snr import creator_snr
+
+    terms, _ = run_catalogue_terms(args.run, run_meta(args.run), load_run_inputs(args.run))
+    gt = load_groundtruth(args.run)
+    loco = gt.loco[(gt.loco["output_id"] != "__heldout__") & gt.loco["creator"].isin(terms.names)]
+    wide = loco.groupby(["output_id", "creator"])["delta"].mean().unstack("creator").reindex(gt.output_ids)
+    fit = fit_group_influence(terms.columns(list(wide.columns)), wide.to_numpy())
+    upper = creator_snr(fit.scores(terms.columns(list(wide.columns))), wide.to_numpy(), n_boot=args.n_boot)
+    print(f"\nin-sample (not cross-validated, an upper bound): ridge {fit.ridge:g}, kappa {fit.kappa:.3g}, "
+          f"SNR {_f(upper['snr'])} [{_f(upper['snr_low'])}, {_f(upper['snr_high'])}]")
     best = ev.facts.get("best_method")
     print(f"\nbest method: {best}")
     costs = ev.costs[ev.costs["item"].str.startswith("group influence")]

@@ -31,7 +31,7 @@ def creator_scores(method: str, scores: dict[str, np.ndarray], catalogue: Catalo
             return np.tile(terms.second[SELF_RIDGE], (len(truth[0]), 1)), {"ridge": SELF_RIDGE}
         deltas, fitted_on = truth
         fit = fit_group_influence(catalogue.columns(fitted_on), deltas)
-        return fit.scores(terms), {"ridge": fit.ridge, "a": fit.a, "b": fit.b, "fitted_on": list(fitted_on)}
+        return fit.scores(terms), {"ridge": fit.ridge, "kappa": fit.kappa, "r": fit.r, "fitted_on": list(fitted_on)}
     return creator_matrix(scores[method], creators, names), {}
 
 

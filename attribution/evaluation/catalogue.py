@@ -10,20 +10,28 @@ group influence functions for black-box predictions", arXiv 1911.00418; Koh et a
 sums that rank groups well but underestimate their effect).
 
 The estimator, per output o and catalogue G, from TRAK's stored projected gradients (per checkpoint k: the
-training windows' ``Phi_k`` (n_windows, p), the outputs' ``phi_k`` (n_outputs, p)):
+training windows' ``Phi_k`` (n windows, p), the outputs' ``phi_k`` (n_outputs, p)), in the Newton step
+``Delta_G = (Phi^T Phi + lambda I)^{-1} Phi_G^T 1`` of removing the catalogue (``Phi^T Phi`` stands for the
+training loss's Hessian, its Gauss-Newton form):
 
-* first order  ``s1[o, G] = sum_{i in G} tau[o, i]`` -- TRAK (with a relative ridge) summed over the catalogue;
-* second order ``s2[G] = Delta_G^T (Phi^T Phi) Delta_G`` with ``Delta_G = (Phi^T Phi + lambda I)^{-1} Phi_G^T 1``:
-  the Newton step of removing the catalogue, measured in the Fisher metric that the training gradients
-  estimate (twice the expected log-likelihood drop of the model's own samples). At ``lambda = 0`` it is
-  ``sum_{i, j in G} K[i, j]`` for the train-train kernel ``K = Phi (Phi^T Phi)^{-1} Phi^T``: the group's
-  self-influence, which the first-order sum leaves out. Averaged over checkpoints, like TRAK;
-* the estimate ``a * s1[o, G] + b * s2[G]`` with ``a, b >= 0`` (both terms' signs are known: a positive
-  influence and a KL are drops) and the ridge picked from a small grid: three parameters, fitted by least
-  squares on each output's deviations across creators (what the per-output creator-level SNR scores).
+* first order  ``s1[o, G] = phi_o . Delta_G`` -- TRAK summed over the catalogue, without traker's rescaling of
+  the inverse, so in the model's units (log-likelihood);
+* second order ``s2[G] = (L_out / L_win) * Delta_G^T (Phi^T Phi / n) Delta_G / 2`` -- half the Newton step's
+  length in the Fisher metric the training gradients estimate (per window; ``L_out / L_win`` scales it to an
+  output's length): the KL divergence between the model with and without the catalogue, which is the expected
+  log-likelihood drop of the model's own samples. At ``lambda = 0`` it is ``sum_{i, j in G} K[i, j] / 2n`` for
+  the train-train kernel ``K = Phi (Phi^T Phi)^{-1} Phi^T``: the group's self-influence, which the first-order
+  sum leaves out. Both terms are invariant to the scale of the random projection; both are averaged over
+  checkpoints, like TRAK;
+* the estimate ``s1[o, G] + kappa * s2[G]``. Were the Newton step exact, ``kappa`` would be 1; the actual step of
+  a retraining is ``t`` times it, which scales the first-order term by ``t`` and the second by ``t^2``, so
+  ``kappa`` ~ ``t`` measures by how much the Newton step underestimates the retraining's. ``kappa >= 0`` and the
+  ridge (from a small grid) are the two parameters, chosen to maximise the per-output Pearson correlation across
+  creators (what the creator-level SNR scores). There is no free overall scale: the creator-level SNR compares
+  creators within an output, and scales fitted fold by fold would put the held-out creators on different scales.
 
-The parameters are fitted with cross-validation across creators (:func:`cross_validated_scores`): the estimate
-for a creator uses parameters fitted on the other creators' leave-out drops only (leave-one-creator-out by
+The parameters are chosen with cross-validation across creators (:func:`cross_validated_scores`): the estimate
+for a creator uses parameters chosen on the other creators' leave-out drops only (leave-one-creator-out by
 default, or k folds), so no creator is scored by parameters that saw its own truth. :func:`fit_group_influence`
 fits on every creator for use (the economy pays on that fit). :func:`partial_r` measures what a method adds
 beyond catalogue size (the partial correlation across creators, controlling for size).
@@ -38,7 +46,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..snr import bootstrap_mean_ci, pearson_r
 
@@ -50,6 +57,7 @@ __all__ = [
     "GroupFit",
     "self_influence",
     "catalogue_terms",
+    "KAPPAS",
     "fit_group_influence",
     "cross_validated_scores",
     "creator_folds",
@@ -57,41 +65,48 @@ __all__ = [
     "partial_r_ci",
 ]
 
-METHOD = "group_influence"  # the cross-validated estimator a * first order + b * second order
+METHOD = "group_influence"  # the cross-validated estimator: first order + kappa * second order
 SELF_METHOD = "group_self_influence"  # the second-order term alone (no parameter fitted), a diagnostic
 RIDGES = (0.01, 0.1, 1.0)  # relative ridge grid (as trak_from_features: times the mean eigenvalue of Phi^T Phi)
+KAPPAS = (0.0, *np.logspace(-2, 5, 29).tolist())  # the second-order weight's grid (0: first order only)
 
 
-def _inverse(X: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
-    """(Phi^T Phi, its ridge-regularised inverse rescaled by its mean absolute entry, as traker does)."""
+def _newton_steps(X: np.ndarray, member: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(Phi^T Phi, each group's Newton step (p, n_groups)) for one checkpoint."""
     xtx = X.T @ X
     lam = ridge * np.trace(xtx) / xtx.shape[0]
-    inv = np.linalg.inv(xtx + lam * np.eye(xtx.shape[0]))
-    return xtx, inv / np.abs(inv).mean()
+    return xtx, np.linalg.solve(xtx + lam * np.eye(xtx.shape[0]), X.T @ member)
 
 
-def self_influence(train_grads: Sequence[np.ndarray], groups: np.ndarray, n_groups: int, ridge: float) -> np.ndarray:
-    """Each group's second-order self-influence ``Delta_G^T (Phi^T Phi) Delta_G``, averaged over checkpoints.
+def _members(groups: np.ndarray, n_groups: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    member = np.zeros((len(groups), n_groups))
+    inside = groups >= 0
+    member[np.flatnonzero(inside), groups[inside]] = 1.0
+    return member
+
+
+def self_influence(train_grads: Sequence[np.ndarray], groups: np.ndarray, n_groups: int, ridge: float,
+                   length_ratio: float = 1.0) -> np.ndarray:
+    """Each group's second-order term ``length_ratio * Delta_G^T (Phi^T Phi / n) Delta_G / 2``, averaged over
+    checkpoints: the KL divergence that removing the group causes, per output of ``length_ratio`` windows.
 
     Args:
         train_grads: per checkpoint, the training windows' projected gradients (n_windows, p).
         groups: (n_windows,) group index of each window (0..n_groups-1; -1 for a window in no group).
         ridge: relative ridge (times the mean eigenvalue of ``Phi^T Phi``).
+        length_ratio: an output's events over a training window's.
 
     Returns:
-        (n_groups,) non-negative self-influences (0 for an empty group).
+        (n_groups,) non-negative values (0 for an empty group).
     """
-    groups = np.asarray(groups)
-    member = np.zeros((len(groups), n_groups))
-    inside = groups >= 0
-    member[np.flatnonzero(inside), groups[inside]] = 1.0
+    member = _members(groups, n_groups)
     total = np.zeros(n_groups)
     for X in train_grads:
         X = np.asarray(X, np.float64)
-        xtx, inv = _inverse(X, ridge)
-        delta = inv @ (X.T @ member)  # (p, n_groups): each group's Newton step
-        total += np.einsum("pg,pq,qg->g", delta, xtx, delta)
-    return total / len(train_grads)
+        xtx, delta = _newton_steps(X, member, ridge)
+        total += np.einsum("pg,pq,qg->g", delta, xtx, delta) / (2.0 * len(X))
+    return length_ratio * total / len(train_grads)
 
 
 @dataclass(frozen=True)
@@ -100,8 +115,8 @@ class CatalogueTerms:
 
     Attributes:
         names: the creators (columns), sorted.
-        first: ridge -> (n_outputs, n_creators) first-order TRAK sums over each catalogue.
-        second: ridge -> (n_creators,) second-order self-influence of each catalogue.
+        first: ridge -> (n_outputs, n_creators) first-order term (TRAK summed over each catalogue, model units).
+        second: ridge -> (n_creators,) second-order term (KL of removing each catalogue, per output).
         windows: (n_creators,) training windows of each catalogue.
     """
 
@@ -119,67 +134,56 @@ class CatalogueTerms:
 
 
 def catalogue_terms(train_grads: Sequence[np.ndarray], target_grads: Sequence[np.ndarray], window_creator: np.ndarray,
-                    ridges: Sequence[float] = RIDGES) -> CatalogueTerms:
+                    ridges: Sequence[float] = RIDGES, length_ratio: float = 1.0) -> CatalogueTerms:
     """Both terms for every creator, from TRAK's stored features (see the module docstring).
 
     Args:
         train_grads, target_grads: per checkpoint, (n_windows, p) and (n_outputs, p) projected gradients.
         window_creator: (n_windows,) the creator of each training window.
+        length_ratio: an output's events over a training window's (scales the second-order term).
     """
-    from .methods import trak_from_features
-
     window_creator = np.asarray(window_creator).astype(str)
     names = sorted(set(window_creator))
-    groups = np.searchsorted(names, window_creator)
-    member = np.zeros((len(window_creator), len(names)))
-    member[np.arange(len(window_creator)), groups] = 1.0
+    member = _members(np.searchsorted(names, window_creator), len(names))
     first, second = {}, {}
     for r in ridges:
-        first[float(r)] = trak_from_features(train_grads, target_grads, ridge=r) @ member
-        second[float(r)] = self_influence(train_grads, groups, len(names), r)
+        f1, f2 = 0.0, 0.0
+        for X, x in zip(train_grads, target_grads):
+            X = np.asarray(X, np.float64)
+            xtx, delta = _newton_steps(X, member, r)
+            f1 = f1 + np.asarray(x, np.float64) @ delta
+            f2 = f2 + np.einsum("pg,pq,qg->g", delta, xtx, delta) / (2.0 * len(X))
+        first[float(r)] = f1 / len(train_grads)
+        second[float(r)] = length_ratio * f2 / len(train_grads)
     return CatalogueTerms(names, first, second, member.sum(0))
 
 
 @dataclass(frozen=True)
 class GroupFit:
-    """Fitted parameters: ``a * first + b * second`` at ``ridge``; ``sse`` the training fit's squared error."""
+    """Fitted parameters: ``first + kappa * second`` at ``ridge``; ``r`` the training creators' mean correlation."""
 
     ridge: float
-    a: float
-    b: float
-    sse: float
+    kappa: float
+    r: float
 
     def scores(self, terms: CatalogueTerms) -> np.ndarray:
         """(n_outputs, n_creators) estimates for the creators of ``terms``."""
-        return self.a * terms.first[self.ridge] + self.b * terms.second[self.ridge][None, :]
+        return terms.first[self.ridge] + self.kappa * terms.second[self.ridge][None, :]
 
 
-def _centred(x: np.ndarray) -> np.ndarray:
-    return x - np.nanmean(x, axis=1, keepdims=True)
-
-
-def fit_group_influence(terms: CatalogueTerms, truth: np.ndarray) -> GroupFit:
-    """Least-squares fit of ``a, b >= 0`` and the ridge to ``truth`` (n_outputs, n_creators of ``terms``).
-
-    Per output, both sides are centred across creators (only deviations across creators matter to the per-output
-    creator-level SNR); the two columns are scaled to unit norm before the non-negative least squares, so the
-    fit does not depend on the features' units. The ridge with the smallest squared error wins. Outputs with a
-    missing truth are left out.
-    """
-    if truth.shape[1] < 2:
-        raise ValueError(f"fitting group influence needs at least 2 creators, got {truth.shape[1]}")
-    keep = np.isfinite(truth).all(axis=1)
-    y = _centred(truth[keep]).ravel()
+def fit_group_influence(terms: CatalogueTerms, truth: np.ndarray, kappas: Sequence[float] = KAPPAS) -> GroupFit:
+    """The ridge and ``kappa`` (from their grids) whose estimate agrees best with ``truth`` (n_outputs, n_creators of
+    ``terms``): the mean over outputs of the Pearson correlation across creators, as the creator-level SNR
+    measures it. Ties go to the smaller ``kappa``, then the first ridge."""
+    if truth.shape[1] < 3:
+        raise ValueError(f"fitting group influence needs at least 3 creators, got {truth.shape[1]}")
     best = None
-    for r in terms.first:
-        f1 = _centred(terms.first[r][keep]).ravel()
-        f2 = _centred(np.tile(terms.second[r], (int(keep.sum()), 1))).ravel()
-        norms = np.array([np.linalg.norm(f1), np.linalg.norm(f2)])
-        norms[norms == 0] = 1.0
-        coef, resid = nnls(np.column_stack([f1, f2]) / norms, y)
-        fit = GroupFit(float(r), float(coef[0] / norms[0]), float(coef[1] / norms[1]), float(resid**2))
-        if best is None or fit.sse < best.sse - 1e-12 * max(abs(best.sse), 1.0):
-            best = fit
+    for ridge in terms.first:
+        for kappa in kappas:
+            fit = GroupFit(float(ridge), float(kappa), float("nan"))
+            r = float(np.nanmean(pearson_r(fit.scores(terms), truth)))
+            if best is None or r > best.r + 1e-12:
+                best = GroupFit(fit.ridge, fit.kappa, r)
     return best
 
 

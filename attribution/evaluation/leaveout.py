@@ -121,13 +121,13 @@ def catalogue_cms(catalogue: CatalogueTerms | None, deltas: np.ndarray, names: l
                   ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """The catalogue-level estimators against one truth: group influence cross-validated across creators
     (:func:`~.catalogue.cross_validated_scores`) and the self-influence term alone; with each fold's fit."""
-    if catalogue is None or len(names) < 3:
+    if catalogue is None or len(names) < 4:  # every fold fits on at least 3 creators
         return {}, []
     terms = catalogue.columns(names)
     scores, fits = cross_validated_scores(terms, deltas, folds)
     ridge = SELF_RIDGE if SELF_RIDGE in terms.second else next(iter(terms.second))
     cms = {GROUP_METHOD: scores, SELF_METHOD: np.tile(terms.second[ridge], (len(deltas), 1))}
-    return cms, [{"ridge": f.ridge, "a": f.a, "b": f.b} for f in fits]
+    return cms, [{"ridge": f.ridge, "kappa": f.kappa, "r": f.r} for f in fits]
 
 
 def _partial_rows(rows: MetricRows, cms: dict[str, np.ndarray], deltas: np.ndarray, size: np.ndarray, metric: str,

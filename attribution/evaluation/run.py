@@ -103,7 +103,8 @@ def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTer
     if features is None:
         return None, 0.0
     t0 = time.perf_counter()
-    terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece])
+    ratio = (inputs.output_tokens.shape[1] - 1) / (inputs.train_tokens.shape[1] - 1)  # events: output / window
+    terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece], length_ratio=ratio)
     return terms, time.perf_counter() - t0
 
 
@@ -121,6 +122,8 @@ def evaluate(
     projection_seeds: int = 5,
     dattri_projection_seeds: int = 1,
     headline_mode: str = HEADLINE_MODE,
+    methods: tuple[str, ...] = (),
+    method_settings: dict[str, dict] | None = None,
     catalogue_folds: int | None = None,
 ) -> Evaluation:
     """Score every method of a run against its ground truth, in every retraining mode; write ``RUN/evaluation/``.
@@ -143,6 +146,10 @@ def evaluate(
         dattri_projection_seeds: the same for the peer (with ``"last"`` in ``dattri_checkpoints``), so ours and
             the peer are compared over projections, not on one draw each. Every extra seed costs a full dattri
             pass (about 10 minutes on the default run); cached.
+        methods: opt-in influence estimators (:mod:`attribution.estimators`): ``"ekfac"`` (EK-FAC through
+            kronfluence) and/or ``"logra"`` (LoGra through dattri), on the run's final checkpoint, over its Linear
+            layers; cached in ``RUN/evaluation/<name>.npz``. ``method_settings`` maps a name to its settings
+            (:class:`~attribution.estimators.EkfacConfig`, :class:`~attribution.estimators.LograConfig`).
         headline_mode: the retraining mode reported first and in full (the others get their LDS, ceiling and
             cross-seed lines); its LDS facts are also the top-level ``lds_*`` facts.
         catalogue_folds: cross-validation of ``group_influence`` across creators: None leaves one creator out per
@@ -164,7 +171,8 @@ def evaluate(
     ms = method_scores(run_dir, table, inputs, meta, dattri=dattri, random_seeds=random_seeds,
                        dattri_batch_size=dattri_batch_size, dattri_checkpoints=dattri_checkpoints, ridges=ridges,
                        models_ensemble=models_ensemble, projection_seeds=projection_seeds,
-                       dattri_projection_seeds=dattri_projection_seeds)
+                       dattri_projection_seeds=dattri_projection_seeds, estimators=tuple(methods),
+                       estimator_settings=method_settings)
     facts: dict = dict(ms.facts)
     catalogue, seconds = run_catalogue_terms(run_dir, meta, inputs) if len(gt.loco) else (None, 0.0)
     if catalogue is not None:

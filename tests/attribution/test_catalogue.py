@@ -36,40 +36,37 @@ def _features(seed: int = 0, n: int = 40, p: int = 6, n_out: int = 5, ckpts: int
 def test_self_influence_is_the_groups_newton_step_in_the_fisher_metric_by_direct_computation():
     train, _ = _features()
     groups = np.repeat([0, 1, 2, -1], 10)  # the last ten windows belong to no group
-    got = self_influence(train, groups, 3, ridge=0.3)
+    got = self_influence(train, groups, 3, ridge=0.3, length_ratio=2.0)
     for g in range(3):
         total = 0.0
         for X in train:
             xtx = X.T @ X
             inv = np.linalg.inv(xtx + 0.3 * np.trace(xtx) / X.shape[1] * np.eye(X.shape[1]))
-            inv /= np.abs(inv).mean()
-            # sum over pairs i, j of the group of phi_i^T A^-1 (Phi^T Phi) A^-1 phi_j
-            total += sum(X[i] @ inv @ xtx @ inv @ X[j] for i in np.flatnonzero(groups == g) for j in np.flatnonzero(groups == g))
-        assert got[g] == pytest.approx(total / len(train), rel=1e-9)
-    # without a ridge it is the sum of the train-train kernel K = Phi (Phi^T Phi)^-1 Phi^T over the group's pairs
+            # sum over pairs i, j of the group of phi_i^T A^-1 (Phi^T Phi / n) A^-1 phi_j / 2
+            total += sum(X[i] @ inv @ xtx @ inv @ X[j] for i in np.flatnonzero(groups == g)
+                         for j in np.flatnonzero(groups == g)) / (2 * len(X))
+        assert got[g] == pytest.approx(2.0 * total / len(train), rel=1e-9)
+    # without a ridge it is the sum of the train-train kernel K = Phi (Phi^T Phi)^-1 Phi^T over the group's pairs, / 2n
     X = train[0]
-    inv = np.linalg.inv(X.T @ X)
-    K = X @ inv @ X.T
-    scale = 1.0 / np.abs(inv).mean() ** 2  # traker's rescaling of the inverse, squared
-    assert self_influence([X], groups, 3, ridge=0.0)[1] == pytest.approx(scale * K[10:20, 10:20].sum(), rel=1e-9)
+    K = X @ np.linalg.inv(X.T @ X) @ X.T
+    assert self_influence([X], groups, 3, ridge=0.0)[1] == pytest.approx(K[10:20, 10:20].sum() / (2 * len(X)), rel=1e-9)
 
 
 def test_self_influence_is_the_kl_divergence_that_removing_a_group_causes_on_an_exactly_solvable_model():
     """A categorical model fitted by maximum likelihood (its fit is the empirical distribution), so the model
     without a group is known exactly: the expected log-likelihood drop of the model's own samples is
     KL(p || p without the group). Its second-order estimate from the per-token gradients is
-    s2 * n / (2 (n - m)^2) (Newton step with the remaining data's Hessian, traker's rescaling undone)."""
+    s2 * n^2 / (n - m)^2 (the Newton step taken with the remaining data's Hessian rather than all of it)."""
     rng = np.random.default_rng(0)
     V, n, m = 6, 600, 30
     tokens = rng.choice(V, n, p=[0.3, 0.25, 0.2, 0.12, 0.08, 0.05])
     p = np.bincount(tokens, minlength=V) / n
     phi = (np.eye(V)[tokens] - p)[:, :-1]  # gradient of log p(x) w.r.t. the free logits (the last one fixed at 0)
-    scale = np.abs(np.linalg.inv(phi.T @ phi)).mean() ** 2
     kls = {}
     for name, members in (("coherent", np.flatnonzero(tokens == 0)[:m]), ("spread", rng.choice(n, m, replace=False))):
         groups = np.full(n, -1)
         groups[members] = 0
-        estimate = self_influence([phi], groups, 1, ridge=0.0)[0] * scale * n / (2 * (n - m) ** 2)
+        estimate = self_influence([phi], groups, 1, ridge=0.0)[0] * n**2 / (n - m) ** 2
         q = np.bincount(np.delete(tokens, members), minlength=V) / (n - m)
         kls[name] = float(np.sum(p * np.log(p / q)))
         assert estimate == pytest.approx(kls[name], rel=0.1), name
@@ -90,8 +87,13 @@ def test_catalogue_terms_sum_trak_over_each_catalogue():
     creators = np.repeat(["b", "a", "c", "a"], 10)
     terms = catalogue_terms(train, target, creators, ridges=(0.1,))
     assert terms.names == ["a", "b", "c"] and terms.windows.tolist() == [20, 10, 10]
-    tau = trak_from_features(train, target, ridge=0.1)
+    # TRAK's form x (X^T X + lambda I)^-1 X^T summed over the catalogue, without traker's rescaling of the inverse
+    tau = 0.0
+    for X, x in zip(train, target):
+        xtx = X.T @ X
+        tau = tau + x @ np.linalg.inv(xtx + 0.1 * np.trace(xtx) / X.shape[1] * np.eye(X.shape[1])) @ X.T / len(train)
     np.testing.assert_allclose(terms.first[0.1][:, 0], tau[:, creators == "a"].sum(1))
+    assert np.corrcoef(tau.ravel(), trak_from_features(train, target, ridge=0.1).ravel())[0, 1] > 0.999  # traker's, rescaled
     only_a = np.where(creators == "a", 0, -1)
     assert terms.second[0.1][0] == pytest.approx(self_influence(train, only_a, 1, 0.1)[0])
     sub = terms.columns(["c", "a"])
@@ -106,14 +108,16 @@ def _synthetic_terms(n_out: int = 12, n_creators: int = 8, seed: int = 0) -> Cat
     return CatalogueTerms(names, first, second, rng.integers(5, 50, n_creators).astype(float))
 
 
-def test_the_fit_recovers_the_scales_and_ridge_of_an_exact_truth():
+def test_the_fit_recovers_the_second_order_weight_and_ridge_of_an_exact_truth():
     terms = _synthetic_terms()
-    offsets = np.arange(12.0)[:, None]  # a per-output level common to every creator does not matter
-    truth = 2.0 * terms.first[1.0] + 3.0 * terms.second[1.0][None, :] + offsets
+    # a per-output level and scale common to every creator does not matter to the per-output correlation
+    truth = (1 + np.arange(12.0)[:, None]) * (terms.first[1.0] + 10.0 * terms.second[1.0][None, :]) + np.arange(12.0)[:, None]
     fit = fit_group_influence(terms, truth)
-    assert fit.ridge == 1.0 and fit.a == pytest.approx(2.0) and fit.b == pytest.approx(3.0) and fit.sse < 1e-18
-    # both scales are >= 0: a truth that falls with self-influence gets b = 0, not a negative scale
-    assert fit_group_influence(terms, terms.first[0.1] - 5 * terms.second[0.1][None, :]).b == 0.0
+    assert (fit.ridge, fit.kappa) == (1.0, pytest.approx(10.0)) and fit.r == pytest.approx(1.0)
+    # kappa >= 0: a truth that falls with the second-order term gets the first order alone, not a negative weight
+    assert fit_group_influence(terms, terms.first[0.1] - 5 * terms.second[0.1][None, :]).kappa == 0.0
+    with pytest.raises(ValueError, match="at least 3 creators"):
+        fit_group_influence(terms.columns(["c0", "c1"]), truth[:, :2])
 
 
 @pytest.mark.parametrize("folds", [None, 3])
@@ -132,13 +136,13 @@ def test_cross_validation_never_scores_a_creator_with_parameters_that_saw_its_tr
     assert not np.allclose(again[:, 5], scores[:, 5])  # the garbage did move the others' fits (so the test can fail)
 
 
-def test_catalogue_cms_needs_three_creators_and_gives_both_estimators():
+def test_catalogue_cms_needs_four_creators_and_gives_both_estimators():
     terms = _synthetic_terms()
     truth = terms.first[0.1] + terms.second[0.1][None, :]
-    cms, fits = catalogue_cms(terms, truth[:, [3, 1, 5]], ["c3", "c1", "c5"])
-    assert set(cms) == {"group_influence", "group_self_influence"} and len(fits) == 3
-    np.testing.assert_allclose(cms["group_self_influence"][0], terms.second[0.1][[3, 1, 5]])
-    assert catalogue_cms(terms, truth[:, :2], ["c0", "c1"]) == ({}, [])
+    cms, fits = catalogue_cms(terms, truth[:, [3, 1, 5, 0]], ["c3", "c1", "c5", "c0"])
+    assert set(cms) == {"group_influence", "group_self_influence"} and len(fits) == 4
+    np.testing.assert_allclose(cms["group_self_influence"][0], terms.second[0.1][[3, 1, 5, 0]])
+    assert catalogue_cms(terms, truth[:, :3], ["c0", "c1", "c2"]) == ({}, [])  # a fold would fit on 2 creators
     assert catalogue_cms(None, truth, terms.names) == ({}, [])
 
 
