@@ -487,6 +487,7 @@ def simulate(
     """
     import time
 
+    from royaltysim.demand import DemandMonth
     from royaltysim.model import RoyaltyModel, build_world
 
     start = time.perf_counter()
@@ -496,8 +497,8 @@ def simulate(
 
     class _Observed(RoyaltyModel):
         # the model's own data collection runs unchanged; the recorder reads the same month
-        def _collect(self, listening: Listening, st: Statement) -> None:
-            super()._collect(listening, st)
+        def _collect(self, listening: Listening, st: Statement, demand: DemandMonth) -> None:
+            super()._collect(listening, st, demand)
             recorder.record(self, listening, st)
 
     model = _Observed(scenario, scenario.schemes[0], seed=seed, world=world)
