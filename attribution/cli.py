@@ -263,6 +263,9 @@ def evaluate(
     dattri_projection_seeds: int = typer.Option(
         1, min=1, help="dattri's final-checkpoint TRAK under this many projections (needs 'last'; each costs a dattri pass)."
     ),
+    methods: str = typer.Option(
+        "", help="Opt-in influence estimators, comma-separated: 'ekfac' (EK-FAC via kronfluence), 'logra' (LoGra via dattri)."
+    ),
 ) -> None:
     """Score every attribution method against the retraining ground truth; write RUN/evaluation/report.html."""
     from .evaluate import evaluate as run_evaluate
@@ -273,6 +276,7 @@ def evaluate(
         ev = run_evaluate(
             run, dattri=dattri, k=k, random_seeds=random_seeds, projection_seeds=projection_seeds,
             dattri_projection_seeds=dattri_projection_seeds, dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
+            methods=tuple(x.strip() for x in methods.split(",") if x.strip()),
         )
     except (FileNotFoundError, ImportError, ValueError) as exc:
         typer.echo(str(exc), err=True)

@@ -9,6 +9,9 @@ Each method is a piece-level score matrix ``(n_outputs, n_pieces)``. They come f
   (:func:`trak_over_projections`);
 * an external peer, dattri's ``TRAKAttributor`` on the same model, checkpoints and windows
   (:func:`dattri_trak_scores`, cached by :func:`cached_dattri`);
+* influence-function estimators through external libraries, opt-in: EK-FAC via kronfluence (``ekfac``) and LoGra
+  via dattri (``logra``), on the run's final checkpoint (:mod:`attribution.estimators`, cached by
+  :func:`cached_estimator`);
 * a seeded random baseline (:func:`random_scores`).
 
 :func:`method_scores` gathers them all, with what each cost.
@@ -16,6 +19,8 @@ Each method is a piece-level score matrix ``(n_outputs, n_pieces)``. They come f
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -46,6 +51,7 @@ __all__ = [
     "run_meta",
     "trak_checkpoints",
     "projector_seed",
+    "cached_estimator",
 ]
 
 log = logging.getLogger(__name__)
@@ -309,6 +315,56 @@ def cached_dattri(
 
 
 
+def cached_estimator(run_dir: Path, inputs: RunInputs, meta: dict, name: str, settings: dict | None = None):
+    """An influence estimator of :data:`attribution.estimators.ESTIMATORS` on the run's final checkpoint, its piece
+    scores and its result (cost, covered parameters), cached in ``evaluation/<name>.npz``.
+
+    The cache is keyed to the checkpoint's name and bytes, the training windows, the outputs, the estimator's
+    settings and the library versions, so a stale one is never reused; without the weights (a fresh clone) a
+    cache made for the run's named final checkpoint and the same settings stands, else ``FileNotFoundError``.
+    """
+    from ..estimators import ESTIMATORS
+    from ..estimators.common import cached_scores, fingerprint
+
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; --methods takes a comma-separated list of {sorted(ESTIMATORS)}")
+    config_cls, score = ESTIMATORS[name]
+    cfg = config_cls(**(settings or {}))
+    versions = {}
+    for pkg in ("torch", "kronfluence" if name == "ekfac" else "dattri"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "absent"
+    names = meta.get("metrics", {}).get("attribution", {}).get("trak_checkpoints") or []
+    key = {"estimator": name, "settings": cfg.to_dict(), "versions": versions,
+           "windows": fingerprint(inputs.train_tokens), "outputs": fingerprint(inputs.output_tokens)}
+    path = run_dir / EVAL_DIR / f"{name}.npz"
+    try:
+        ckpt = trak_checkpoints(run_dir, meta)[-1]
+    except FileNotFoundError:
+        held, _ = cached_scores(path, {**key, "checkpoint": names[-1] if names else None}, None, ignore=("weights",))
+        if held is None or not names:
+            raise FileNotFoundError(
+                f"the final checkpoint of {run_dir} is missing and {path} holds no {name} scores for it and these settings; "
+                f"rebuild the run, or leave {name} out of --methods"
+            ) from None
+        log.info("%s: the run's checkpoints are not here; using the %s scores cached in %s", run_dir, name, path)
+        return piece_sum(held.scores, inputs.train_piece, inputs.n_pieces), held
+    key.update(checkpoint=ckpt.name, weights=hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16])
+
+    def compute():
+        from ..model import ModelConfig, MusicTransformer
+        from ..train import load_checkpoint
+
+        model = MusicTransformer(ModelConfig(**inputs.model_config))
+        model.load_state_dict(load_checkpoint(ckpt)["model"])
+        return score(model.eval(), inputs.train_tokens, inputs.output_tokens, cfg)
+
+    result, _ = cached_scores(path, key, compute)
+    return piece_sum(result.scores, inputs.train_piece, inputs.n_pieces), result
+
+
 @dataclass
 class MethodScores:
     """Every method's (n_outputs, n_pieces) scores, in the order they are reported, with their costs.
@@ -346,6 +402,8 @@ def method_scores(
     models_ensemble: bool = True,
     projection_seeds: int = 5,
     dattri_projection_seeds: int = 1,
+    estimators: tuple[str, ...] = (),
+    estimator_settings: dict[str, dict] | None = None,
 ) -> MethodScores:
     """The scores of every method :func:`attribution.evaluation.evaluate` scores (see its arguments)."""
     n_out, n_pieces = len(inputs.output_ids), inputs.n_pieces
@@ -410,6 +468,12 @@ def method_scores(
             costs.append({"item": f"trak_1ckpt with {len(extra[1])} more projector seeds", "kind": "attribution",
                           "seconds": extra[2]})
             out.projections = {"trak_1ckpt": draws, **out.projections}
+    for name in estimators:  # influence functions through external libraries, on the final checkpoint
+        scores[name], res = cached_estimator(run_dir, inputs, meta, name, (estimator_settings or {}).get(name))
+        facts.setdefault("estimators", {})[name] = {"modules": res.modules, "n_params": res.n_params, **res.facts}
+        what = {"ekfac": "EK-FAC influence (kronfluence)", "logra": "LoGra (dattri)"}.get(name, name)
+        costs.append({"item": f"{name}: {what}, final checkpoint, {res.n_params} parameters of the Linear layers, "
+                              f"damping {res.facts.get('damping')}", "kind": "attribution", "seconds": res.seconds})
     for s in range(random_seeds):
         scores[f"random_{s}"] = random_scores(n_out, n_pieces, s)
     return out

@@ -127,6 +127,15 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
                 f"{tag} Ensembling checkpoints {verdict}: TRAK over all checkpoints {_fmt_ci(ev, 'trak', 'lds', mode)} vs the "
                 f"final checkpoint alone {_fmt_ci(ev, 'trak_1ckpt', 'lds', mode)}."
             )
+        influence = [x for x in ("ekfac", "logra") if x in lds]
+        if influence:  # the opt-in estimators of attribution.estimators
+            est, what = ev.facts.get("estimators", {}), {"ekfac": "EK-FAC via kronfluence", "logra": "LoGra via dattri"}
+            out.append(
+                f"{tag} Influence functions on the final checkpoint, over the Linear layers: "
+                + ", ".join(f"{x} ({what[x]}, {est.get(x, {}).get('n_params')} parameters) {_fmt_ci(ev, x, 'lds', mode)}"
+                            for x in influence)
+                + (f"; TRAK on the same checkpoint {_fmt_ci(ev, 'trak_1ckpt', 'lds', mode)}" if "trak_1ckpt" in lds else "") + "."
+            )
     ceiling = ev.value(NOISE, "lds_noise_ceiling", mode)
     if np.isfinite(ceiling):
         out.append(
@@ -271,8 +280,8 @@ def findings(ev) -> list[str]:
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
         if not len(snr):
             continue
-        shown = [x for x in ("group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "tracin",
-                             "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
+        shown = [x for x in ("group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "ekfac",
+                             "logra", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
                              "catalogue_size", "random") if x in snr.index]
         out.append(
             f"[mode: {snr['mode'].iloc[0]}] Creator-level signal-to-noise ratio against {label} (per output, correlation r "
