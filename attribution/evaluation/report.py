@@ -347,7 +347,8 @@ def leaveout_table(ev) -> pd.DataFrame:
     """One row per method against leave-one-creator-out (and net of its matched control) and leave-one-piece-out."""
     m = ev.metrics
     metrics = ("loco_per_output", "loco_per_output_centred", "loco_total", "loco_heldout_value", "loco_net_per_output",
-               "loco_net_heldout_value", "creator_snr", "creator_snr_net", "loo_corr")
+               "loco_net_heldout_value", "creator_snr", "creator_snr_net", "creator_partial_r_size",
+               "creator_partial_r_size_net", "loo_corr")
     part = m[m["metric"].isin(metrics) & (m["family"] != "noise")]
     if not len(part):
         return pd.DataFrame(columns=["method", "family", "mode", *metrics])
