@@ -549,5 +549,31 @@ def schemes(
     typer.echo(text, nl=False)
 
 
+@app.command(
+    short_help="Serve an interactive page of a scenario's arms side by side (Mesa SolaraViz).",
+    help="Serve a Mesa SolaraViz page for a scenario: sliders for the seed, months, listeners, platform cut, AI "
+    "share of listening and AI pool rate, a menu per arm for its human and AI scheme, and, arm beside arm, the "
+    "numbers, Lorenz curves, Gini over the months, payouts by creator and the AI pool's split, redrawn as the "
+    "months run (Step or play; a changed control takes effect at Reset). Needs the dashboard extra: "
+    'pip install -e ".[dashboard]". Example: royaltysim dashboard scenarios/baseline.yaml, then open '
+    "http://127.0.0.1:8765/",
+)
+def dashboard(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 8765,
+) -> None:
+    """Serve the interactive dashboard of a scenario."""
+    _load(file)
+    try:
+        from royaltysim.dashboard_page import serve
+    except ImportError as err:
+        _fail(f"the dashboard needs {err.name or 'solara'}: pip install -e \".[dashboard]\" (make setup installs it)")
+    typer.echo(f"royaltysim dashboard: http://{host}:{port}/ (Ctrl-C stops it)")
+    with _user_errors():
+        serve(file, host=host, port=port)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
