@@ -13,6 +13,10 @@ that adds that family's rows to the tidy metrics table:
   creator-level SNR, and the replay-exactness check of the fixed mode;
 * :mod:`.overlap` -- similarity against TDA (top-k overlap, hidden influencers, rank profile), the peer
   against ours;
+* :mod:`.catalogue` -- catalogue-level group influence (first-order TRAK sum plus the catalogue's second-order
+  self-influence), cross-validated across creators, and the partial correlation given catalogue size;
+* :mod:`.best` -- the most faithful causal method at creator level, written for the economy
+  (``best_method.yaml``, see :mod:`attribution.best_method`);
 * :mod:`.costs` -- each method's cost next to the retraining's;
 * :mod:`.metrics` -- the tidy metrics table (method, family, mode, metric, value, CI, spread, n);
 * :mod:`.report` -- findings, the printed tables, figures and ``report.html``;
@@ -20,6 +24,16 @@ that adds that family's rows to the tidy metrics table:
 """
 
 from ..snr import bootstrap_mean_ci, creator_snr
+from .best import write_best
+from .catalogue import (
+    CatalogueTerms,
+    GroupFit,
+    catalogue_terms,
+    cross_validated_scores,
+    fit_group_influence,
+    partial_r,
+    self_influence,
+)
 from .costs import cost_table
 from .lds import lds_mode_metrics, lds_per_output, mode_agreement, spearman
 from .leaveout import (
@@ -72,6 +86,14 @@ __all__ = [
     "ensemble_checkpoints",
     "method_scores",
     "cost_table",
+    "CatalogueTerms",
+    "GroupFit",
+    "catalogue_terms",
+    "self_influence",
+    "fit_group_influence",
+    "cross_validated_scores",
+    "partial_r",
+    "write_best",
     "MetricRows",
     "METRIC_COLUMNS",
     "SNR_COLUMNS",
