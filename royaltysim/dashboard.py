@@ -260,6 +260,11 @@ def gini_figure(model: DashboardModel) -> Figure:
     return fig
 
 
+def _short(name: str, width: int = 20) -> str:
+    """``name`` in at most ``width`` characters, keeping its end (collections differ in their volume numbers)."""
+    return name if len(name) <= width else name[: width - 9].rstrip() + "\u2026" + name[-8:]
+
+
 def _order(values: Sequence[np.ndarray], top: int) -> np.ndarray:
     """The ``top`` creators with most money summed over the arms, most first (one order for every panel)."""
     total = np.sum(values, axis=0)
@@ -271,7 +276,7 @@ def payouts_figure(model: DashboardModel) -> Figure:
     """Money paid to each creator so far (top creators over all arms), human and AI pool stacked, per arm."""
     fig, axes = _panels(model, f"Payouts by creator, months 1-{model.month} ($)", height=3.2)
     order = _order([s.human_pay + s.ai_pay for s in model.states], _TOP_CREATORS)
-    labels = [model.names[i][:18] for i in order]
+    labels = [_short(model.names[i]) for i in order]
     y = np.arange(len(order))[::-1]
     for k, (ax, state) in enumerate(zip(axes, model.states)):
         if not _waiting(ax, model):
@@ -288,7 +293,7 @@ def ai_split_figure(model: DashboardModel) -> Figure:
     """Each arm's AI pool so far split among creators (top creators, the rest together) and left unpaid."""
     fig, axes = _panels(model, f"Who got the AI pool, months 1-{model.month} (share of the pool)", height=3.0)
     order = _order([s.ai_pay for s in model.states], _TOP_AI)
-    labels = [model.names[i][:18] for i in order] + ["all others", "paid to no one"]
+    labels = [_short(model.names[i]) for i in order] + ["all others", "paid to no one"]
     y = np.arange(len(labels))[::-1]
     for k, (ax, state) in enumerate(zip(axes, model.states)):
         if not _waiting(ax, model) and state.ai_pool > 0:
@@ -316,6 +321,7 @@ def summary_rows(model: DashboardModel) -> list[dict[str, Any]]:
             "ai_pool": state.ai_pool,
             "ai_top": model.names[top] if top is not None else "",
             "ai_top_share": state.ai_pay[top] / state.ai_pool if top is not None else 0.0,
-            "ai_unpaid_share": state.unallocated_ai / state.ai_pool if state.ai_pool > 0 else 0.0,
+            # (a scheme that pays everything leaves a rounding residue of either sign)
+            "ai_unpaid_share": max(state.unallocated_ai / state.ai_pool, 0.0) if state.ai_pool > 0 else 0.0,
         })
     return rows
