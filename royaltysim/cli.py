@@ -524,6 +524,49 @@ def calibrate(
 
 
 @app.command(
+    short_help="The platform's profit-maximising AI royalty rate against the welfare-maximising one, by simulation.",
+    help="Search a scenario's `platform_choice:` section: for each arm (a scheme the platform takes as given), the "
+    "value of the parameter it sets (e.g. platform.ai_pool_rate) that maximises its profit, with creators and "
+    "listeners responding in the simulation, and the value that maximises the comparison measure (total welfare by "
+    "default). Every value runs every arm on the same seeds; a grid then golden-section steps. Writes "
+    "evaluations.parquet, choice.parquet (the choices with bootstrap intervals over seeds and paired differences), "
+    "choice.png, choice.html and scenario.yaml. Example: royaltysim choose scenarios/platform_choice.yaml --out "
+    "out/platform_choice"
+)
+def choose(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file with a `platform_choice:` section.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder to write (default: out/<scenario name>).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Processes for each value's seeds (default: cores).")
+    ] = None,
+    force: Force = False,
+) -> None:
+    """Search the platform's choice of a rate and compare it with the welfare-maximising one."""
+    scenario = _load(file)
+    if scenario.platform_choice is None:
+        _fail(f"{file} has no `platform_choice:` section; add one (see scenarios/platform_choice.yaml and "
+              "docs/scenarios.md).")
+    out = out if out is not None else Path("out") / file.stem
+    with _user_errors(lambda: f"{out} is as it was before (its partial results were removed)"):
+        from royaltysim.atomic import staged_folder
+        from royaltysim.platform_choice import choose as search_choice
+        from royaltysim.platform_choice import write_choice
+
+        spec = scenario.platform_choice
+        with staged_folder(out, force=force) as stage:
+            def progress(i: int, x: float) -> None:
+                typer.echo(f"value {i}/{spec.evaluations}: {spec.parameter} = {x:.4g}", err=True)
+
+            result = search_choice(scenario, workers=workers, progress=progress)
+            page = write_choice(result, stage, command=f"royaltysim choose {file} --out {out}")
+    for line in result.findings():
+        typer.echo(f"- {line}")
+    typer.echo(f"{result.runtime_s:.0f} s; report: {out / page.name}")
+
+
+@app.command(
     short_help="Describe every royalty scheme: the rule in words, its parameters, defaults and meaning.",
     help="Describe the registered royalty schemes: what each pays on, its rule in words (with the formula), "
     "which pool it is designed for, and each parameter with its default, allowed values and meaning. "

@@ -29,6 +29,7 @@ from royaltysim.demand import DemandConfig
 from royaltysim.errors import InputError
 from royaltysim.fit import FitSpec
 from royaltysim.fraud import FraudConfig
+from royaltysim.platform_choice import PlatformChoiceSpec
 from royaltysim.safe_yaml import YamlError, load_yaml_file
 from royaltysim.sensitivity import SensitivitySpec
 from royaltysim.sweep import SweepSpec
@@ -395,6 +396,8 @@ class Scenario(_Strict):
     sensitivity: SensitivitySpec | None = None
     # optional parameters to estimate from the published facts, by `royaltysim calibrate --fit` (royaltysim/fit.py)
     fit: FitSpec | None = None
+    # optional: the platform's choice of a rate (profit-maximising vs welfare-maximising), by `royaltysim choose`
+    platform_choice: PlatformChoiceSpec | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -806,6 +809,10 @@ def validate_scenario(
             from royaltysim.fit import fit_issues
 
             issues += fit_issues(scenario.model_dump(mode="json"), scenario.fit)
+        if scenario.platform_choice is not None and not issues:
+            from royaltysim.platform_choice import platform_choice_issues
+
+            issues += platform_choice_issues(scenario, check_files)
     # the same key can be reported by both layers (e.g. a non-dict params); keep the first
     seen: set[tuple[str, str]] = set()
     unique = [i for i in issues if not (i in seen or seen.add(i))]
