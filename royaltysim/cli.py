@@ -618,5 +618,30 @@ def dashboard(
         serve(file, host=host, port=port)
 
 
+@app.command(
+    short_help="Export a run, sweep or sensitivity folder's tables as CSV or Stata files.",
+    help="Export the tables of a results folder -- a run (royaltysim run), sweep (royaltysim sweep) or "
+    "sensitivity analysis (royaltysim sensitivity) -- as CSV or Stata files, one per table, with the folder's "
+    "scenario.yaml beside them. Stata files (format 118) have valid Stata names (at most 32 characters; "
+    "platform.ai_pool_rate -> platform_ai_pool_rate) labelled with the original column names. Every column is "
+    "described in docs/columns.md. Example: royaltysim export out/baseline --to stata",
+)
+def export(
+    folder: Annotated[Path, typer.Argument(help="A run, sweep or sensitivity folder.")],
+    to: Annotated[str, typer.Option("--to", help="csv or stata.")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the files go (default: FOLDER/<to>).")]
+    = None,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Export only this table (repeatable; default: all).")
+    ] = None,
+) -> None:
+    """Export a results folder's tables as CSV or Stata files."""
+    from royaltysim.export import export_folder
+
+    with _user_errors():
+        written = export_folder(folder, to=to, out=out, tables=table or None)
+    typer.echo(f"wrote {len(written)} files to {written[0].parent}: {', '.join(p.name for p in written)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

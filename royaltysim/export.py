@@ -12,6 +12,12 @@ file format:
   anything else (a swept list, mixed values) as its text;
 * :func:`write_stata` -- a Stata 14+ file (format 118: Unicode, strings of any length) whose variable
   labels are the original column names.
+
+:func:`export_folder` does the same for results already on disk (``royaltysim export FOLDER --to csv|stata``):
+a run folder (``royaltysim run``; its tables as :meth:`Results.tables` gives them, the summary and comparisons
+recomputed from its measures), a sweep folder (``royaltysim sweep``) or a sensitivity folder (``royaltysim
+sensitivity``), whose table files are exported as they are. Every column is described in docs/columns.md
+(:mod:`royaltysim.columns`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,20 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["stata_names", "stata_frame", "write_stata", "write_tables", "STATA_NAME_LENGTH"]
+from royaltysim.errors import InputError
+
+__all__ = ["stata_names", "stata_frame", "write_stata", "write_tables", "STATA_NAME_LENGTH", "ExportError",
+           "folder_tables", "export_folder", "FORMATS"]
+
+#: the export formats: name on the command line -> file suffix
+FORMATS = {"csv": "csv", "stata": "dta"}
+# the table files of sweep and sensitivity folders, in the order they are exported
+_SWEEP_TABLES = ("sweep", "summary", "creator_income", "measures")
+_SENSITIVITY_TABLES = ("design", "outputs", "sobol", "morris", *_SWEEP_TABLES)
+
+
+class ExportError(InputError, ValueError):
+    """A folder that holds no results to export, or an export asked for in a way that cannot be done."""
 
 #: the longest variable name Stata accepts
 STATA_NAME_LENGTH = 32
@@ -144,4 +163,85 @@ def write_tables(tables: Mapping[str, pd.DataFrame], folder: str | Path, fmt: Li
         else:
             raise ValueError(f"fmt must be 'csv' or 'dta'; got {fmt!r}")
         written.append(path)
+    return written
+
+
+def folder_tables(folder: str | Path) -> tuple[str, dict[str, pd.DataFrame], str | None]:
+    """The kind of results ``folder`` holds (``run``, ``sweep`` or ``sensitivity``), its tables by name, and its
+    resolved scenario's text (``None`` for a folder that keeps none).
+
+    Raises:
+        ExportError: ``folder`` is not a folder, or holds none of these results (the message says what each
+            kind of folder holds and which command writes it).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ExportError(f"{root} is not a folder; give a run folder (royaltysim run --out), a sweep folder "
+                          "(royaltysim sweep --out) or a sensitivity folder (royaltysim sensitivity --out)")
+    has = {p.stem for p in root.glob("*.parquet")}
+    scenario_file = root / "scenario.yaml"
+    text = scenario_file.read_text() if scenario_file.is_file() else None
+    if {"model", "creators"} <= has:
+        if text is None:
+            raise ExportError(f"{root} has model.parquet and creators.parquet but no scenario.yaml, which a run "
+                              "folder keeps beside its tables (its arms and reference): rerun the scenario with "
+                              "`royaltysim run FILE --out FOLDER`")
+        return "run", _run_tables(root, has), text
+    if "design" in has:
+        return "sensitivity", {n: pd.read_parquet(root / f"{n}.parquet") for n in _SENSITIVITY_TABLES if n in has}, text
+    if "sweep" in has:
+        return "sweep", {n: pd.read_parquet(root / f"{n}.parquet") for n in _SWEEP_TABLES if n in has}, text
+    found = sorted(p.name for p in root.iterdir())[:12]
+    raise ExportError(
+        f"{root} holds no results to export: a run folder has model.parquet and creators.parquet (royaltysim run), "
+        f"a sweep folder sweep.parquet (royaltysim sweep), a sensitivity folder design.parquet (royaltysim "
+        f"sensitivity); found {', '.join(found) if found else 'nothing'}"
+    )
+
+
+def _run_tables(root: Path, has: set[str]) -> dict[str, pd.DataFrame]:
+    from royaltysim.config import load_scenario
+    from royaltysim.runner import Results
+
+    # the run's attribution run need not be on this machine: its tables are all an export reads
+    scenario = load_scenario(root / "scenario.yaml", check_files=False)
+    results = Results(scenario, pd.read_parquet(root / "model.parquet"), pd.read_parquet(root / "creators.parquet"),
+                      runtime_s=0.0)
+    for name in ("creator_income", "measures"):  # as written, readable names included
+        if name in has:
+            results._cache[name] = pd.read_parquet(root / f"{name}.parquet")
+    return results.tables()
+
+
+def export_folder(folder: str | Path, to: str = "csv", out: str | Path | None = None,
+                  tables: Sequence[str] | None = None) -> list[Path]:
+    """Export the tables of a run, sweep or sensitivity folder as CSV or Stata files (``royaltysim export``).
+
+    Args:
+        folder: the results folder (see :func:`folder_tables`); it is only read.
+        to: ``"csv"`` or ``"stata"``.
+        out: where the files go (default: ``<folder>/<to>``); each table is ``<name>.csv`` or ``<name>.dta``,
+            and the folder's ``scenario.yaml``, when it has one, is copied beside them.
+        tables: the tables to write (default: all the folder holds).
+
+    Returns:
+        The files written.
+    """
+    if to not in FORMATS:
+        raise ExportError(f"cannot export to {to!r}; formats: {', '.join(FORMATS)}")
+    kind, found, text = folder_tables(folder)
+    dest = Path(out) if out is not None else Path(folder) / to
+    label = None
+    if text is not None:
+        from royaltysim.safe_yaml import load_yaml_text
+
+        raw = load_yaml_text(text, str(Path(folder) / "scenario.yaml"))
+        label = raw.get("question") if isinstance(raw, dict) else None
+    try:
+        written = write_tables(found, dest, FORMATS[to], tables, data_label=f"{kind}: {label}" if label else kind)
+    except ValueError as err:
+        raise ExportError(f"{folder}: {err}") from None
+    if text is not None:
+        (dest / "scenario.yaml").write_text(text)
+        written.append(dest / "scenario.yaml")
     return written
