@@ -63,6 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from royaltysim.schemes import Settlement
+from royaltysim.shapley import sampling_errors
 from royaltysim.schemes import pay as registry_pay
 
 _INT32_MAX = int(np.iinfo(np.int32).max)  # (np.iinfo costs microseconds a call, and the month calls it often)
@@ -546,6 +547,10 @@ class Statement:
     demonetised_streams: float = 0.0
     bot_fees: float = 0.0
     fraud_uploads: int = 0
+    # a sampled Shapley rule's error this month (royaltysim.shapley.sampling_errors): the largest standard error of a
+    # creator's share of the pool it split, and the orders sampled; NaN and 0 when no rule sampled
+    ai_shapley_se: float = float("nan")
+    ai_shapley_permutations: int = 0
 
     @property
     def paid(self) -> float:
@@ -657,7 +662,8 @@ class Platform(mesa.Agent):
             training_works, training_seconds = np.append(training_works, pad), np.append(training_seconds, pad)
         human_all = self._pay(human_rule.name, base, **human_rule.params)
         ai_settlement = base.derive(pool=float(user_pool_ai.sum()), user_pool=user_pool_ai, eligible=ai_eligible)
-        ai_all = self._pay(ai_rule.name, ai_settlement, **ai_rule.params)
+        with sampling_errors() as sampled:  # only the month's settlement, not the rate card below
+            ai_all = self._pay(ai_rule.name, ai_settlement, **ai_rule.params)
         # what each creator would earn from the AI pool if everyone took part: the "rate card" that
         # creators who are out (of the market or of training) weigh when deciding to come back in
         everyone = np.ones_like(ai_eligible)
@@ -690,6 +696,8 @@ class Platform(mesa.Agent):
             ai_stream_share=ai_streams / float(total.sum()) if total.sum() > 0 else 0.0,
             ai_eligible=ai_settlement.eligible[:n],
             ai_counterfactual=counterfactual[:n],
+            ai_shapley_se=max((e.share_se for e in sampled), default=float("nan")),
+            ai_shapley_permutations=max((e.permutations for e in sampled), default=0),
             **fraud,
         )
 

@@ -549,6 +549,9 @@ class RoyaltyModel(mesa.Model):
                 "fraud_human_share": st.fraud_human_paid / st.human_pool if st.human_pool > 0 else 0.0,
                 "fraud_ai_share": st.fraud_ai_paid / st.ai_pool if st.ai_pool > 0 else 0.0,
                 "fraud_profit": st.fraud_paid - st.bot_fees,
+                # Shapley Royalty Share's permutation-sampling error (royaltysim.shapley.sampling_errors)
+                "ai_shapley_se": st.ai_shapley_se,
+                "ai_shapley_permutations": st.ai_shapley_permutations,
                 "ai_quality": self.ai_quality,
                 "ai_stream_share": st.ai_stream_share,
                 "consumer_welfare": welfare,

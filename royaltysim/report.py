@@ -43,6 +43,7 @@ import pandas as pd
 from royaltysim import metrics
 from royaltysim.combinators import describe_params
 from royaltysim.measures import DEFAULT_QUESTION_MEASURES, MEASURES, Measure, rank_bands
+from royaltysim.shapley import sampling_findings
 from royaltysim.stats import paired_difference, verdict
 
 if TYPE_CHECKING:
@@ -465,6 +466,7 @@ def findings(results: Results) -> list[str]:
         "the human-streams pool, paid by each arm's human rule."
     )
     out += unallocated_findings(m)
+    out += sampling_findings(m)  # Shapley Royalty Share's standard error, where an arm samples it
     out += _exit_findings(results)
     if len(results.labels) > 1:
         out += _band_findings(results, band_table(results))

@@ -13,6 +13,9 @@ which the players could arrive. Here:
 * :class:`LinearDatamodelGame` and :func:`royalty_share_values` -- the AI pool's game for **Shapley
   Royalty Share** (Wang et al. 2024, arXiv 2404.13964: pay data owners their Shapley value in the
   generative model's utility), and the ``shapley_royalty_share`` scheme;
+* :func:`sampling_errors` -- collects the sampling error of every sampled Shapley rule paid inside it (the
+  platform wraps each month's AI settlement in it, so ``model.parquet`` records ``ai_shapley_se``), and
+  :func:`sampling_findings` states it in the run report;
 * :class:`StreamingGame` and :func:`streaming_shapley` -- the human pool's **streaming game**
   (Bergantiños and Moreno-Ternero, *Revenue sharing at music streaming platforms*, Management Science
   2025): the value of a coalition of creators is the money of the users who listen to no one else. Its
@@ -26,19 +29,25 @@ twenty lines over a prefix-value function, and the tests hold it to the exact de
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import combinations
 from math import factorial
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from royaltysim.schemes import Settlement, _choice, _number, _shares, register_scheme
 
 __all__ = [
     "ShapleyEstimate",
+    "SamplingError",
+    "sampling_errors",
+    "sampling_findings",
     "permutation_shapley",
     "exact_shapley",
     "LinearDatamodelGame",
@@ -118,6 +127,69 @@ def exact_shapley(value: Callable[[np.ndarray], float], n_players: int) -> np.nd
                 without = value(mask)
                 mask[i] = True
                 out[i] += weight[k] * (value(mask) - without)
+    return out
+
+
+# --------------------------------------------------------------------------- sampling error, recorded
+@dataclass(frozen=True)
+class SamplingError:
+    """A sampled Shapley rule's error in one settlement.
+
+    Attributes:
+        share_se: the largest standard error of any creator's share of the pool the rule split (0: exact,
+            as in an additive game; NaN with a single order).
+        permutations: the orders sampled.
+    """
+
+    share_se: float
+    permutations: int
+
+
+#: a share's standard error below this is float rounding of sums of marginal contributions, not sampling
+_ROUNDING = 1e-12
+
+_SAMPLED: ContextVar[list[SamplingError] | None] = ContextVar("shapley_sampled", default=None)
+
+
+@contextmanager
+def sampling_errors() -> Iterator[list[SamplingError]]:
+    """Collect the :class:`SamplingError` of every sampled Shapley rule paid inside the block (at any nesting).
+
+    Schemes stay pure functions of their settlement: outside such a block nothing is recorded.
+    """
+    found: list[SamplingError] = []
+    token = _SAMPLED.set(found)
+    try:
+        yield found
+    finally:
+        _SAMPLED.reset(token)
+
+
+def sampling_findings(model: pd.DataFrame) -> list[str]:
+    """The run report's sentence per arm that paid a sampled Shapley rule: its orders and standard error.
+
+    ``model`` is the monthly model table; runs written before ``ai_shapley_se`` was recorded give nothing.
+    """
+    if "ai_shapley_se" not in model.columns:
+        return []
+    out = []
+    for arm, g in model.groupby("scheme", sort=False):
+        sampled = g[g["ai_shapley_permutations"] > 0]
+        if sampled.empty:
+            continue
+        se = sampled["ai_shapley_se"].to_numpy(dtype=float)
+        orders = sorted(set(sampled["ai_shapley_permutations"].astype(int)))
+        what = (f"{arm}: Shapley Royalty Share estimated each month from {', '.join(map(str, orders))} random orders of "
+                f"the creators (permutation sampling, {len(sampled)} month(s) over the seeds)")
+        if np.isnan(se).all():
+            out.append(what + "; with one order there is no standard error (raise permutations).")
+        elif np.nanmax(se) < _ROUNDING:
+            out.append(what + ": standard error 0 (to float rounding) in every month, as the game is additive (a linear datamodel: "
+                       "each creator adds the same utility in every order), so the split is exact.")
+        else:
+            out.append(what + f": the largest standard error of a creator's share of the pool was "
+                       f"{100 * np.nanmax(se):.3g}% (mean over months {100 * np.nanmean(se):.3g}%), so a creator's "
+                       "monthly AI pay is known to about twice that, either way, at 95%.")
     return out
 
 
@@ -212,7 +284,14 @@ def shapley_royalty_share(
     _choice("shapley_royalty_share", "utility", utility, ("reference", "attribution"))
     permutations = int(_number("shapley_royalty_share", "permutations", permutations, low=1.0, integer=True))
     seed = int(_number("shapley_royalty_share", "seed", seed, low=0.0, integer=True))
-    values, _ = royalty_share_values(s, utility, permutations, seed)
+    values, estimate = royalty_share_values(s, utility, permutations, seed)
+    sink = _SAMPLED.get()
+    if sink is not None and estimate is not None:
+        # the sampled values add up to v(N) - v(empty) exactly in every order (efficiency), so the pool's
+        # divisor carries no sampling error: a creator's share has the standard error se / sum of values
+        total = float(np.maximum(values[s.eligible], 0.0).sum())
+        share_se = float(np.max(estimate.se)) / total if total > 0 else float("nan")
+        sink.append(SamplingError(share_se, permutations))
     return s.pool * _shares(values, s.eligible)
 
 
