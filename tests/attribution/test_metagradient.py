@@ -163,3 +163,30 @@ def test_metagradient_through_a_switching_clip_agrees_with_small_finite_differen
         down, _ = replay.run(w)
         fd = (replay.log_likelihoods(up.theta, outputs) - replay.log_likelihoods(down.theta, outputs)).numpy() / 2e-7
         np.testing.assert_allclose(g[:, i], fd, rtol=2e-2, atol=1e-3 * np.abs(g).max())
+
+
+def test_the_evaluation_method_is_cached_per_run_and_refuses_another_run(tmp_path):
+    """`evaluate --methods metagradient` on a built run folder (trained with the fused attention): piece scores of
+    the sampled outputs, read back from RUN/evaluation/metagradient.npz on the next call, refused with the fix when
+    the final weights are not those of the recorded run."""
+    from attribution.evaluation.metagradient import cached_metagradient
+    from attribution.retrain import load_run_inputs
+
+    from .test_retrain import make_synthetic_run
+
+    run = make_synthetic_run(tmp_path / "run", steps=12, n_outputs=3)
+    inputs = load_run_inputs(run)
+    pieces, res = cached_metagradient(run, inputs, {"outputs": 1})
+    scored = res.facts["outputs_scored"]
+    assert pieces.shape == (3, inputs.n_pieces) and len(scored) == 1 and np.isfinite(pieces[scored]).all()
+    assert np.isnan(np.delete(pieces, scored, axis=0)).all()
+    np.testing.assert_allclose(pieces[scored].sum(), res.scores[scored].sum())  # pieces sum their windows
+    assert 0 < res.facts["replay"]["relative_weight_diff"] < 1e-4  # fused training, explicit replay
+    again, cached = cached_metagradient(run, inputs, {"outputs": 1})
+    assert cached.seconds == res.seconds and np.array_equal(again, pieces, equal_nan=True)
+    ckpt = run / "model" / "ckpt_000012.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["model"] = {k: v * 1.1 for k, v in state["model"].items()}
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match="leave metagradient out of --methods"):
+        cached_metagradient(run, inputs, {"outputs": 1})
