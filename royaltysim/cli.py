@@ -643,5 +643,49 @@ def export(
     typer.echo(f"wrote {len(written)} files to {written[0].parent}: {', '.join(p.name for p in written)}")
 
 
+@app.command(
+    short_help="Where in the parameter space does one arm beat another? PRIM boxes (EMA Workbench).",
+    help="Scenario discovery on a sweep or sensitivity folder: for each case, the region of the swept parameters "
+    "where --arm beats --versus (paired over seeds, mean per point), found with PRIM (the EMA Workbench) and "
+    "printed as readable boxes with coverage, density and each restriction's quasi-p-value. A case is "
+    "NAME=MEASURE:lower|higher (which is better), several measures joined by commas must all hold. Default "
+    "cases: creators=gini_income_run:lower and platform=platform_margin_month_mean:higher. Needs the discovery "
+    'extra: pip install -e ".[discovery]". Example: royaltysim discover out/sensitivity_causal_vs_share '
+    '--arm causal --versus "training share"',
+)
+def discover(
+    folder: Annotated[Path, typer.Argument(help="A sweep or sensitivity folder.")],
+    arm: Annotated[str, typer.Option("--arm", help="The arm that should win.")] = "causal",
+    versus: Annotated[str, typer.Option("--versus", help="The arm it is compared with.")] = "training share",
+    case: Annotated[
+        list[str] | None, typer.Option("--case", "-c", help="NAME=MEASURE:lower|higher[,MEASURE:...] (repeatable).")
+    ] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Density the box must reach.")] = 0.8,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the boxes to this Markdown file.")]
+    = None,
+) -> None:
+    """Find the regions where one arm beats another (PRIM)."""
+    from royaltysim.discovery import DiscoveryError, boxes_markdown, parse_case
+    from royaltysim.discovery import discover as find
+
+    texts = case or ["creators=gini_income_run:lower", "platform=platform_margin_month_mean:higher"]
+    with _user_errors():
+        cases = {}
+        for text in texts:
+            name, sep, rest = text.partition("=")
+            if not sep or not name.strip():
+                raise DiscoveryError(f"--case is NAME=MEASURE:lower|higher, e.g. creators=gini_income_run:lower; "
+                                     f"got {text!r}")
+            cases[name.strip()] = [parse_case(part) for part in rest.split(",")]
+        try:
+            boxes = find(folder, arm, versus, cases, threshold=threshold)
+        except ImportError as err:
+            _fail(f"scenario discovery needs {err.name or 'ema_workbench'}: pip install -e \".[discovery]\"")
+    text = boxes_markdown(boxes, folder)
+    typer.echo(text)
+    if out is not None:
+        out.write_text(text)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
