@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	# The CPU wheel first (it lies on local disk); an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q "torch==2.13.0"
 	# torch named again: kronfluence needs torchvision, whose newest release would pull a newer CUDA torch
-	$(PY) -m pip install -q -e ".[attribution,dev,dashboard]" "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[attribution,dev,dashboard,discovery]" "torch==2.13.0"
 	touch $(STAMP)
 
 setup: system-packages $(STAMP)
