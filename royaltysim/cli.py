@@ -649,7 +649,8 @@ def export(
     "where --arm beats --versus (paired over seeds, mean per point), found with PRIM (the EMA Workbench) and "
     "printed as readable boxes with coverage, density and each restriction's quasi-p-value. A case is "
     "NAME=MEASURE:lower|higher (which is better), several measures joined by commas must all hold. Default "
-    "cases: creators=gini_income_run:lower and platform=platform_margin_month_mean:higher. Needs the discovery "
+    "cases: creators=ai_misallocation_month_mean:lower (paid by contribution) and "
+    "platform=platform_margin_month_mean:higher. Needs the discovery "
     'extra: pip install -e ".[discovery]". Example: royaltysim discover out/sensitivity_causal_vs_share '
     '--arm causal --versus "training share"',
 )
@@ -668,7 +669,7 @@ def discover(
     from royaltysim.discovery import DiscoveryError, boxes_markdown, parse_case
     from royaltysim.discovery import discover as find
 
-    texts = case or ["creators=gini_income_run:lower", "platform=platform_margin_month_mean:higher"]
+    texts = case or ["creators=ai_misallocation_month_mean:lower", "platform=platform_margin_month_mean:higher"]
     with _user_errors():
         cases = {}
         for text in texts:
