@@ -76,6 +76,9 @@ COLUMNS: dict[str, str] = {
     "fraud_human_share": "share of the human pool paid to the farm",
     "fraud_ai_share": "share of the AI pool paid to the farm",
     "fraud_profit": "$ the farm was paid less its bot fees",
+    "ai_shapley_se": "the largest standard error of a creator's share of the AI pool from Shapley Royalty Share's "
+                     "permutation sampling this month (0 when no sampled Shapley rule paid)",
+    "ai_shapley_permutations": "permutations sampled by Shapley Royalty Share this month (0 when none)",
     "ai_quality": "quality of the AI's music: opted-in share of training value to the power of its elasticity",
     "ai_stream_share": "share of all streams that went to AI music",
     "consumer_welfare": "listeners' welfare index (taste match and quality of what they played)",

@@ -60,11 +60,11 @@ def test_every_control_is_a_parameter_mesa_accepts(scenario):
 
 
 def test_the_arms_match_the_runner_month_by_month(scenario):
-    model = _start(scenario, months=2)
+    model = _start(scenario, months=2, listeners=2000)
     while model.running:
         model.step()
-    assert model.month == model.steps == 2
-    results = royaltysim.run(scenario, seed=scenario.seed, seeds=1, steps=2, workers=1)
+    assert model.month == model.steps == 2 and model.config.consumers.n == 2000
+    results = royaltysim.run(model.config, seed=scenario.seed, seeds=1, steps=2, workers=1)
     for arm, state in zip(model.arms, model.states):
         mine = pd.DataFrame(arm.records)
         theirs = results.model[results.model["scheme"] == arm.arm.label]
