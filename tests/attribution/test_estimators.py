@@ -173,7 +173,6 @@ def test_ekfac_sees_the_same_gradients_and_tracks_exact_curvature(small):
     assert r > 0.6  # measured 0.76; with the damping x10 for both, 0.93
     # the true Fisher (labels drawn from the model, seeded): the Gauss-Newton matrix in expectation, the default
     true = ekfac_scores(model, train, outputs, EkfacConfig(batch_size=64, modules=tuple(block)))
-    np.testing.assert_array_equal(true.scores, ekfac_scores(model, train, outputs, EkfacConfig(batch_size=64, modules=tuple(block))).scores)
     assert np.corrcoef(true.scores.ravel(), got.scores.ravel())[0, 1] > 0.8  # measured 0.94 (0.69 with the exact)
 
 
