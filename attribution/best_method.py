@@ -110,6 +110,8 @@ _COST_RULES = (
     ("trak_models", ("trak_models",)),
     ("dattri_trak_1ckpt_proj", ("dattri_trak_1ckpt",)),
     ("dattri", ()),  # its own item, named by the method (below)
+    ("ekfac", ("ekfac:",)),  # the influence estimators' own items (attribution.evaluation.methods)
+    ("logra", ("logra:",)),
     ("", ("trak + tracin",)),  # trak, trak_1ckpt, tracin, grad_dot, grad_cos: the build's one traker pass
 )
 

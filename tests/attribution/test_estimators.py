@@ -290,3 +290,13 @@ def test_evaluate_scores_the_estimators_caches_them_and_never_reuses_a_stale_cac
         cached_estimator(clone, load_run_inputs(clone), run_meta(clone), "ekfac", {"damping": 2.0})
     with pytest.raises(ValueError, match="ekfac"):
         cached_estimator(run, inputs, meta, "influence")
+
+
+def test_the_best_method_record_charges_an_estimator_its_own_cost():
+    import pandas as pd
+
+    from attribution.best_method import method_cost
+
+    costs = pd.DataFrame({"item": ["trak + tracin + grad_dot + grad_cos (one traker pass)", "ekfac: EK-FAC influence",
+                                   "logra: LoGra (dattri)"], "kind": "attribution", "core_seconds": [100.0, 30.0, 4.0]})
+    assert (method_cost("ekfac", costs), method_cost("logra", costs), method_cost("trak", costs)) == (30.0, 4.0, 100.0)
