@@ -264,7 +264,11 @@ def evaluate(
         1, min=1, help="dattri's final-checkpoint TRAK under this many projections (needs 'last'; each costs a dattri pass)."
     ),
     methods: str = typer.Option(
-        "", help="Opt-in influence estimators, comma-separated: 'ekfac' (EK-FAC via kronfluence), 'logra' (LoGra via dattri)."
+        "", help="Opt-in influence estimators, comma-separated: 'ekfac' (EK-FAC via kronfluence), 'logra' (LoGra via dattri), "
+        "'metagradient' (replayed metagradients through the training run; a few trainings per output)."
+    ),
+    metagradient_outputs: int | None = typer.Option(
+        None, min=1, help="metagradient on a seeded sample of this many outputs (default: all); the others are not scored."
     ),
 ) -> None:
     """Score every attribution method against the retraining ground truth; write RUN/evaluation/report.html."""
@@ -277,6 +281,7 @@ def evaluate(
             run, dattri=dattri, k=k, random_seeds=random_seeds, projection_seeds=projection_seeds,
             dattri_projection_seeds=dattri_projection_seeds, dattri_checkpoints=tuple(x.strip() for x in dattri_checkpoints.split(",") if x.strip()),
             methods=tuple(x.strip() for x in methods.split(",") if x.strip()),
+            method_settings={"metagradient": {"outputs": metagradient_outputs}},
         )
     except (FileNotFoundError, ImportError, ValueError) as exc:
         typer.echo(str(exc), err=True)

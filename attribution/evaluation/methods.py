@@ -469,6 +469,13 @@ def method_scores(
                           "seconds": extra[2]})
             out.projections = {"trak_1ckpt": draws, **out.projections}
     for name in estimators:  # influence functions through external libraries, on the final checkpoint
+        if name == "metagradient":  # through the replayed training run, not one checkpoint (.metagradient)
+            from .metagradient import cached_metagradient, cost_item
+
+            scores[name], res = cached_metagradient(run_dir, inputs, (estimator_settings or {}).get(name))
+            facts.setdefault("estimators", {})[name] = {"n_params": res.n_params, **res.facts}
+            costs.append({"item": cost_item(res, n_out), "kind": "attribution", "seconds": res.seconds})
+            continue
         scores[name], res = cached_estimator(run_dir, inputs, meta, name, (estimator_settings or {}).get(name))
         facts.setdefault("estimators", {})[name] = {"modules": res.modules, "n_params": res.n_params, **res.facts}
         what = {"ekfac": "EK-FAC influence (kronfluence)", "logra": "LoGra (dattri)"}.get(name, name)

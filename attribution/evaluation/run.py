@@ -150,6 +150,8 @@ def evaluate(
             kronfluence) and/or ``"logra"`` (LoGra through dattri), on the run's final checkpoint, over its Linear
             layers; cached in ``RUN/evaluation/<name>.npz``. ``method_settings`` maps a name to its settings
             (:class:`~attribution.estimators.EkfacConfig`, :class:`~attribution.estimators.LograConfig`).
+            ``"metagradient"``: replayed metagradients through the run's training (:mod:`.metagradient`; settings
+            :class:`~attribution.estimators.metagradient.MetagradientConfig`, e.g. ``{"outputs": 20}``).
         headline_mode: the retraining mode reported first and in full (the others get their LDS, ceiling and
             cross-seed lines); its LDS facts are also the top-level ``lds_*`` facts.
         catalogue_folds: cross-validation of ``group_influence`` across creators: None leaves one creator out per
