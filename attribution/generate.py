@@ -6,9 +6,12 @@ tokenizer, so a listener can hear what is being attributed.
 :func:`sample` draws every event from the model's distribution (temperature, top-k). A *decoding rule*
 may constrain it; the one here is :class:`NoteCloser`, which keeps notes from hanging:
 
-* ``max_note_seconds``: no note sounds longer. Time shifts that would carry a sounding note past the
-  limit are removed from the distribution (the model's probabilities are renormalised over the rest),
-  and a note that has reached the limit gets its NOTE_OFF as the next event, forced.
+* ``max_note_seconds``: no note sounds longer. When the sampler draws a time shift that would carry a
+  sounding note past the limit, that draw is replaced by the NOTE_OFF of the longest-sounding note
+  (forced), and the model draws again at the next position, now knowing the note has ended. Time shifts
+  are never removed from the distribution: an earlier version that removed the long ones held the default
+  model inside short steps, halved its pieces' length and doubled their note density (benchmarks/RESULTS.md,
+  "Generation quality").
 * ``close_at_end``: the last positions are kept for the NOTE_OFFs of whatever still sounds (note-ons are
   removed from the distribution once only enough positions remain to close the sounding notes), so no
   note is left for the MIDI writer to cut.
@@ -59,9 +62,11 @@ class NoteCloser:
     """A decoding rule that closes notes: a longest note and/or no note left sounding at the end.
 
     Tracks, for each sequence being sampled, which pitches sound since which grid step (replaying the
-    tokenizer's decode rules: a NOTE_ON of a sounding pitch restarts it), and before each draw removes
-    from the logits what the rule forbids, or leaves only a forced NOTE_OFF. The note to close first is the
-    one sounding longest (lowest pitch on ties). See the module docstring for how attribution treats it.
+    tokenizer's decode rules: a NOTE_ON of a sounding pitch restarts it). Before each draw
+    (:meth:`constrain`) it keeps the end's positions for closing notes; after it (:meth:`override`) it
+    replaces a time shift that would carry a note past ``max_note_seconds`` by that note's NOTE_OFF. The
+    note to close first is the one sounding longest (lowest pitch on ties). See the module docstring for how
+    attribution treats it.
 
     Args:
         tokenizer: the run's :class:`~attribution.tokenize.EventTokenizer`.
@@ -70,8 +75,8 @@ class NoteCloser:
 
     Attributes:
         forced: after :func:`sample`, (n, length) bool, True at the positions whose event was forced.
-        constrained: (n, length) bool, True where the rule removed some events from the distribution
-            (forced positions included).
+        constrained: (n, length) bool, True where the rule removed some events from the distribution or
+            replaced the draw (forced positions included).
     """
 
     def __init__(self, tokenizer, max_note_seconds: float | None = None, close_at_end: bool = False) -> None:
@@ -113,31 +118,50 @@ class NoteCloser:
             elif self._shift[0] <= t <= self._shift[-1]:
                 self._now[i] += t - self._shift[0] + 1
 
+    def _oldest(self, i: int) -> tuple[int, int]:
+        """The pitch sounding longest in sequence ``i`` (lowest on ties) and for how many steps; (-1, 0) if none."""
+        sounding = np.flatnonzero(self._start[i] >= 0)
+        if not len(sounding):
+            return -1, 0
+        held = self._now[i] - self._start[i, sounding]
+        k = int(np.argmax(held))  # the first maximum: the lowest pitch on ties
+        return int(sounding[k]), int(held[k])
+
     def constrain(self, logits: torch.Tensor, position: int) -> torch.Tensor:
-        """The logits for the event at ``position`` (0-based), with the rule applied; (n, V) -> (n, V)."""
+        """The logits for the event at ``position`` (0-based), with the end rule applied; (n, V) -> (n, V).
+
+        With ``close_at_end``: once only as many positions remain as notes sound, the next event is the
+        NOTE_OFF of the longest-sounding one (forced); one position earlier, note-ons are removed.
+        """
+        if not self.close_at_end:
+            return logits
         remaining = self._length - position  # events still to draw, this one included
         out = logits.clone()
         for i in range(out.size(0)):
-            sounding = np.flatnonzero(self._start[i] >= 0)
-            held = self._now[i] - self._start[i, sounding]
-            must_close = (self.close_at_end and remaining <= len(sounding)) or (
-                self.limit is not None and len(sounding) and held.max() >= self.limit
-            )
-            if must_close:
-                oldest = sounding[np.argmax(held)]  # argmax takes the first, i.e. the lowest pitch, on ties
-                keep = out[i, self._off[oldest]].item()
+            n_sounding = int((self._start[i] >= 0).sum())
+            if remaining <= n_sounding:
+                pitch, _ = self._oldest(i)
+                keep = out[i, self._off[pitch]].item()
                 out[i] = float("-inf")
-                out[i, self._off[oldest]] = keep if np.isfinite(keep) else 0.0
+                out[i, self._off[pitch]] = keep if np.isfinite(keep) else 0.0
                 self.forced[i, position] = self.constrained[i, position] = True
-                continue
-            if self.limit is not None and len(sounding):
-                too_long = self._shift[self._shift_steps > self.limit - held.max()]
-                if len(too_long):
-                    out[i, too_long] = float("-inf")
-                    self.constrained[i, position] = True
-            if self.close_at_end and remaining <= len(sounding) + 1:
+            elif remaining <= n_sounding + 1:
                 out[i, self._on] = float("-inf")
                 self.constrained[i, position] = True
+        return out
+
+    def override(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
+        """The drawn events (n, 1), a time shift that would carry a note past the limit replaced by its NOTE_OFF."""
+        if self.limit is None:
+            return tokens
+        out = tokens.clone()
+        first, last = int(self._shift[0]), int(self._shift[-1])
+        for i, t in enumerate(tokens[:, 0].tolist()):
+            if first <= t <= last and not self.forced[i, position]:
+                pitch, held = self._oldest(i)
+                if pitch >= 0 and held + (t - first + 1) > self.limit:
+                    out[i, 0] = int(self._off[pitch])
+                    self.forced[i, position] = self.constrained[i, position] = True
         return out
 
 
@@ -159,7 +183,8 @@ def sample(
 
     ``banned`` token ids (PAD, BOS and, to get full-length pieces, EOS) are never sampled. ``prompt``: a
     1-d token sequence starting with BOS that every sequence begins with verbatim (None: BOS alone);
-    ``length`` counts it. ``rule``: a decoding rule (:class:`NoteCloser`) applied before top-k.
+    ``length`` counts it. ``rule``: a decoding rule (:class:`NoteCloser`), applied to the logits before top-k
+    and to each draw after it.
     """
     if length > model.config.block_size + 1:
         raise ValueError(
@@ -193,9 +218,10 @@ def sample(
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         nxt = torch.multinomial(probs, 1, generator=gen)
-        idx = torch.cat([idx, nxt], dim=1)
         if rule is not None:
+            nxt = rule.override(nxt, idx.size(1))
             rule.update(nxt[:, 0].numpy())
+        idx = torch.cat([idx, nxt], dim=1)
     return idx.numpy()
 
 

@@ -36,6 +36,7 @@ VARIANTS = {  # name -> NoteCloser settings (None: plain sampling, the build's)
     "plain (regenerated)": None,
     "close at end": {"max_note_seconds": None, "close_at_end": True},
     "max 4 s + close": {"max_note_seconds": 4.0, "close_at_end": True},
+    "max 3 s + close": {"max_note_seconds": 3.0, "close_at_end": True},
     "max 2 s + close": {"max_note_seconds": 2.0, "close_at_end": True},
 }
 
