@@ -407,7 +407,8 @@ def sensitivity(
     "With --fit, estimates the parameters of the scenario's `fit:` section (or --param PATH=LOW:HIGH) by the "
     "method of simulated moments on common random numbers, with a bootstrap over seed sets, and writes "
     "fit.parquet (estimates and bootstrap spread), facts.parquet (simulated vs published vs tolerance), "
-    "trace.parquet (every evaluation) and overlay.yaml (for royaltysim run SCENARIO --overlay). See royaltysim/fit.py. "
+    "trace.parquet (every evaluation), fit.png (each fact at the start and at the fit, and the distance at each "
+    "evaluation) and overlay.yaml (for royaltysim run SCENARIO --overlay). See royaltysim/fit.py. "
     "Example: royaltysim calibrate --fit --out out/calibration_fit"
 )
 def calibrate(

@@ -445,8 +445,10 @@ def fit_from_cli(
 
 
 def write_fit(result: FitResult, spec: FitSpec, scenario: Scenario, folder: Path, source: str = "") -> None:
-    """Write a fit's folder: fit.parquet, facts.parquet, trace.parquet, overlay.yaml, scenario.yaml (with the fit)."""
+    """Write a fit's folder: fit.parquet, facts.parquet, trace.parquet, overlay.yaml, scenario.yaml (with the fit)
+    and fit.png (:func:`royaltysim.fit_figure.plot_fit`)."""
     from royaltysim.config import scenario_to_yaml
+    from royaltysim.fit_figure import plot_fit
 
     for name, df in (("fit", result.params), ("facts", result.facts), ("trace", result.trace)):
         df.assign(date=result.date, distance_total=result.distance).to_parquet(folder / f"{name}.parquet", index=False)
@@ -454,6 +456,7 @@ def write_fit(result: FitResult, spec: FitSpec, scenario: Scenario, folder: Path
     fitted = apply_overlay(scenario.model_copy(update={"fit": spec}), result.estimate, source="fitted scenario")
     (folder / "scenario.yaml").write_text(
         "# the scenario at the fitted values (its fit: section is what was fitted)\n" + scenario_to_yaml(fitted))
+    plot_fit(result, folder / "fit.png")
 
 
 # --------------------------------------------------------------------------- overlays

@@ -113,6 +113,8 @@ def test_files_are_replaced_whole(tmp_path: Path, monkeypatch) -> None:
     with atomic_file(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+    # the file gets the mode open() would give it (mkstemp's private 0o600 would hide results from others)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~atomic._umask()
 
     moved: list[str] = []
     real = os.replace

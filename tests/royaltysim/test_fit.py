@@ -129,8 +129,11 @@ def test_calibrate_fit_writes_an_overlay_that_run_accepts(run_dir: Path, tmp_pat
     out = tmp_path / "fit"
     result = CliRunner().invoke(app, ["calibrate", str(path), "--fit", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    for name in ("fit.parquet", "facts.parquet", "trace.parquet", "overlay.yaml", "scenario.yaml"):
+    for name in ("fit.parquet", "facts.parquet", "trace.parquet", "overlay.yaml", "scenario.yaml", "fit.png"):
         assert (out / name).is_file(), name
+    png = (out / "fit.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn figure, not an empty canvas
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temporary file left
     params = pd.read_parquet(out / "fit.parquet")
     overlay = yaml.safe_load((out / "overlay.yaml").read_text())
     assert list(overlay) == ["consumers.heavy_popularity_exponent"]
