@@ -95,7 +95,8 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_shipped_scenarios_are_valid_and_self_documenting(path: Path) -> None:
     text = path.read_text()
     assert text.startswith("# Question:"), "a scenario opens with the question it asks"
-    command = "sweep" if "\nsweep:" in text else "sensitivity" if "\nsensitivity:" in text else "run"
+    sections = {"\nsweep:": "sweep", "\nsensitivity:": "sensitivity", "\nplatform_choice:": "choose"}
+    command = next((cmd for key, cmd in sections.items() if key in text), "run")
     assert f"royaltysim {command} scenarios/{path.name}" in text, "and the command that runs it"
     load_scenario(path, check_files=(path.parents[1] / "runs" / "default" / "attribution.parquet").is_file())
 
