@@ -312,6 +312,31 @@ def _piece_embedding(model, tokens: np.ndarray, block_size: int) -> np.ndarray:
     return (emb * weights[:, None]).sum(0) / weights.sum()
 
 
+def _cached_train_embeddings(run: _Run, final, n_train_pieces: int, compute) -> np.ndarray:
+    """The training pieces' ``sim_embedding`` vectors, computed once per final checkpoint and windows.
+
+    They cost a forward pass over every training window (most of a query's time), so the first query stores them
+    in ``RUN/cache/similarity/<key>.npy``, keyed to the final checkpoint's bytes and the windows' tokens; a
+    changed model or corpus gets a new key, and a damaged file is recomputed.
+    """
+    h = hashlib.sha256(Path(run.checkpoints[-1]).read_bytes())
+    tokens = np.ascontiguousarray(run.windows.tokens, dtype=np.int64)
+    h.update(f"{tokens.shape}{n_train_pieces}".encode())
+    h.update(tokens.tobytes())
+    path = run.root / "cache" / "similarity" / f"{h.hexdigest()[:16]}.npy"
+    if path.is_file():
+        try:
+            emb = np.load(path, allow_pickle=False)
+            if emb.shape[0] == n_train_pieces:
+                return emb
+        except (OSError, ValueError):
+            pass  # damaged: recompute below
+    emb = compute(final, run.windows, n_train_pieces)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: np.save(tmp, emb, allow_pickle=False))
+    return emb
+
+
 def _similarity(run: _Run, pieces: list[_Piece], n_train_pieces: int) -> dict[str, np.ndarray]:
     from .build import train_piece_embeddings
     from .similarity import cosine_matrix, interval_ngram_similarity, pitch_hist_similarity
@@ -322,7 +347,7 @@ def _similarity(run: _Run, pieces: list[_Piece], n_train_pieces: int) -> dict[st
     sequences = _train_sequences(run.windows)
     train_notes = [decode(sequences[i]) for i in range(n_train_pieces)]
     final = load_model(run.checkpoints[-1])
-    piece_emb = train_piece_embeddings(final, run.windows, n_train_pieces)
+    piece_emb = _cached_train_embeddings(run, final, n_train_pieces, train_piece_embeddings)
     out_emb = np.stack([_piece_embedding(final, p.tokens, final.config.block_size) for p in pieces])
     return {
         "sim_pitch_hist": pitch_hist_similarity(out_notes, train_notes),

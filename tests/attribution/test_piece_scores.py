@@ -215,3 +215,14 @@ def test_cli_scores_and_refuses_bad_input_with_exit_2(run_copy, tmp_path):
         assert result.exit_code == 2, (message, result.output)
         assert message in result.output
     assert (run / "scored" / "outputs.parquet").read_bytes() == before  # nothing written by a refused call
+
+
+def test_the_training_side_embeddings_are_cached_and_a_damaged_cache_is_recomputed(run_copy):
+    root, run = run_copy
+    first = score_pieces(run, [root / "ada_0.mid"]).scores
+    (cached,) = (run / "cache" / "similarity").glob("*.npy")
+    cached.write_bytes(b"damaged")  # a damaged cache is recomputed, never trusted
+    again = score_pieces(run, [root / "ada_0.mid"]).scores
+    emb = lambda df: df[df["method"] == "sim_embedding"].sort_values("train_id")["score"].to_numpy()  # noqa: E731
+    np.testing.assert_allclose(emb(again), emb(first), rtol=1e-6)
+    assert np.load(cached).ndim == 2  # rewritten whole
