@@ -252,7 +252,7 @@ def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool):
     import torch
 
     from .model import ModelConfig, MusicTransformer
-    from .scoring import drop_experiment, gradient_baselines, score_experiment, segment_bounds
+    from .scoring import drop_experiment, gradient_baselines, score_experiments, segment_bounds
     from .train import load_checkpoint
 
     state = load_checkpoint(run.checkpoints[-1])
@@ -286,9 +286,10 @@ def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool):
     exp = f"piece_scores_{os.getpid()}"
     with _locked(store.save_dir / ".piece_scores.lock"):
         try:
-            win_trak, win_1ckpt = score_experiment(store, exp, window_targets, run.trak_cfg.batch_size, progress)
+            scored = score_experiments(store, {exp: window_targets, exp + "_passages": part_targets},
+                                       run.trak_cfg.batch_size, progress)
+            (win_trak, win_1ckpt), (parts, _) = scored[exp], scored[exp + "_passages"]
             baselines = gradient_baselines(store, exp, len(win_tokens), run.checkpoint_lrs, rows=np.asarray(win_piece))
-            parts, _ = score_experiment(store, exp + "_passages", part_targets, run.trak_cfg.batch_size, progress)
         finally:
             drop_experiment(store, exp)
             drop_experiment(store, exp + "_passages")

@@ -17,8 +17,8 @@ Methods computed here (scores per generated output x training window; pieces sum
 The baselines reuse the projected gradients traker already stored, so they cost no extra backward pass.
 
 The training features live in a :class:`FeatureStore` (:func:`open_feature_store`); any set of targets is
-scored against it under a traker experiment name of its own (:func:`score_experiment`,
-:func:`gradient_baselines`). The build scores its outputs as experiments ``sequence`` and ``segments``;
+scored against it under a traker experiment name of its own (:func:`score_experiments`, one projection
+per checkpoint for all of them; :func:`gradient_baselines`). The build scores its outputs as experiments ``sequence`` and ``segments``;
 :mod:`attribution.piece_scores` scores new pieces against the same store without featurising again.
 
 traker on CPU, and the traps handled here: ``device`` is passed as the string ``"cpu"``; float32
@@ -61,6 +61,7 @@ __all__ = [
     "FeatureStore",
     "open_feature_store",
     "score_experiment",
+    "score_experiments",
     "drop_experiment",
     "gradient_baselines",
 ]
@@ -150,7 +151,7 @@ class FeatureStore:
     """traker's finalised features of the training windows at each checkpoint, ready to score targets.
 
     Made by :func:`open_feature_store`; the build (:func:`compute_gradient_scores`) and the scoring of new
-    pieces (:mod:`attribution.piece_scores`) score their targets against it with :func:`score_experiment`.
+    pieces (:mod:`attribution.piece_scores`) score their targets against it with :func:`score_experiments`.
     """
 
     traker: TRAKer
@@ -280,23 +281,44 @@ def score_experiment(
     An earlier experiment of the same name is discarded first: traker would reopen its files with their old
     number of targets.
     """
+    return score_experiments(store, {exp: targets}, batch_size, progress)[exp]
+
+
+def score_experiments(
+    store: FeatureStore, experiments: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]], batch_size: int,
+    progress: bool = True,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`score_experiment` for several experiments, checkpoint by checkpoint.
+
+    traker's random projection depends on the checkpoint (its seed includes the model id), so it is generated
+    once per checkpoint for all the experiments rather than once per checkpoint and experiment: on the
+    default model that matrix (876,160 x 512 normals) costs as much as the gradients of a whole piece.
+    The scores are those of separate calls, bit for bit.
+    """
     traker, projector = store.traker, store.projector
-    drop_experiment(store, exp)
-    n_targets = len(targets[0])
+    for exp in experiments:
+        drop_experiment(store, exp)
     ids = list(range(len(store.checkpoints)))
-    bar = tqdm(total=len(ids) * -(-n_targets // batch_size), desc=f"TRAK score {exp}", disable=not progress)
+    n_batches = sum(-(-len(t[0]) // batch_size) for t in experiments.values())
+    bar = tqdm(total=len(ids) * n_batches, desc=f"TRAK score {', '.join(experiments)}", disable=not progress)
     for model_id, ckpt in enumerate(store.checkpoints):
         if not projector.proj_matrix_available:
             projector.generate_sketch_matrix(projector.generator_states[0])
-        traker.start_scoring_checkpoint(exp, _load_state(ckpt), model_id=model_id, num_targets=n_targets)
-        for inds in _batches(n_targets, batch_size):
-            idx = torch.as_tensor(inds)
-            traker.score(batch=tuple(t[idx] for t in targets), inds=inds)
-            bar.update(1)
+        state = _load_state(ckpt)
+        for exp, targets in experiments.items():
+            n_targets = len(targets[0])
+            traker.start_scoring_checkpoint(exp, state, model_id=model_id, num_targets=n_targets)
+            for inds in _batches(n_targets, batch_size):
+                idx = torch.as_tensor(inds)
+                traker.score(batch=tuple(t[idx] for t in targets), inds=inds)
+                bar.update(1)
     bar.close()
-    ensemble = np.array(traker.finalize_scores(exp, model_ids=ids)).T  # (n_targets, n_train)
-    last = np.array(traker.finalize_scores(exp, model_ids=[ids[-1]])).T
-    return ensemble, last
+    out = {}
+    for exp in experiments:
+        ensemble = np.array(traker.finalize_scores(exp, model_ids=ids)).T  # (n_targets, n_train)
+        last = np.array(traker.finalize_scores(exp, model_ids=[ids[-1]])).T
+        out[exp] = (ensemble, last)
+    return out
 
 
 def gradient_baselines(
@@ -360,8 +382,8 @@ def compute_gradient_scores(
     seg_end = torch.tensor([e for _, e in bounds] * n_out, dtype=torch.long)
     seg_targets = (out_t[seg_rows], seg_start, seg_end)
 
-    trak, trak_1ckpt = score_experiment(store, "sequence", seq_targets, cfg.batch_size, progress)
-    segments, _ = score_experiment(store, "segments", seg_targets, cfg.batch_size, progress)
+    scored = score_experiments(store, {"sequence": seq_targets, "segments": seg_targets}, cfg.batch_size, progress)
+    (trak, trak_1ckpt), (segments, _) = scored["sequence"], scored["segments"]
     methods = {"trak": trak, "trak_1ckpt": trak_1ckpt, **gradient_baselines(store, "sequence", n_out, checkpoint_lrs)}
     return GradientScores(methods=methods, segments=segments.reshape(n_out, len(bounds), -1), segment_bounds=bounds,
                           proj_dim=cfg.proj_dim, n_params=store.n_params,

@@ -6,7 +6,14 @@ import torch
 from trak.projectors import BasicProjector, ProjectionType
 
 from attribution.model import MusicTransformer, sequence_log_likelihood
-from attribution.scoring import TrakConfig, cache_key, compute_gradient_scores
+from attribution.scoring import (
+    TrakConfig,
+    cache_key,
+    compute_gradient_scores,
+    open_feature_store,
+    score_experiment,
+    score_experiments,
+)
 
 
 def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cfg: TrakConfig):
@@ -69,6 +76,30 @@ def test_per_event_scores_add_up_to_the_sequence_score(tiny_run, tmp_path):
     )
     assert got.segments.shape == (2, targets.shape[1] - 1, len(w))
     np.testing.assert_allclose(got.segments.sum(axis=1), got.methods["trak"], rtol=1e-4, atol=1e-5)
+
+
+def test_experiments_scored_together_equal_separate_calls_with_one_projection_per_checkpoint(
+    tiny_run, tmp_path, monkeypatch
+):
+    w = tiny_run["windows"]
+    cfg = TrakConfig(proj_dim=12, batch_size=4)
+    ckpts = tiny_run["result"].checkpoints
+    store = open_feature_store(MusicTransformer(tiny_run["model_config"]), ckpts, w.tokens, cfg, tmp_path,
+                               progress=False)
+    t = torch.as_tensor(w.tokens[[0, 5, 6]], dtype=torch.long)
+    whole = (t, torch.zeros(3, dtype=torch.long), torch.full((3,), t.shape[1] - 1, dtype=torch.long))
+    part = (t[[0, 0, 2]], torch.tensor([0, 4, 2]), torch.tensor([4, 9, 3]))
+    separate = {"a": score_experiment(store, "a", whole, 4, False), "b": score_experiment(store, "b", part, 4, False)}
+
+    made = []
+    original = BasicProjector.generate_sketch_matrix
+    monkeypatch.setattr(BasicProjector, "generate_sketch_matrix",
+                        lambda self, state: made.append(self.model_id) or original(self, state))
+    together = score_experiments(store, {"a": whole, "b": part}, 4, False)
+    assert len(made) == len(ckpts)  # not once per checkpoint and experiment
+    for exp in ("a", "b"):
+        for got, want in zip(together[exp], separate[exp]):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_a_copied_piece_ranks_first(tiny_run, tmp_path):
