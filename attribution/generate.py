@@ -13,8 +13,9 @@ may constrain it; the one here is :class:`NoteCloser`, which keeps notes from ha
   model inside short steps, halved its pieces' length and doubled their note density (benchmarks/RESULTS.md,
   "Generation quality").
 * ``close_at_end``: the last positions are kept for the NOTE_OFFs of whatever still sounds (note-ons are
-  removed from the distribution once only enough positions remain to close the sounding notes), so no
-  note is left for the MIDI writer to cut.
+  removed from the distribution once only enough positions remain to close the sounding notes, and a note
+  struck on the current step first gets a time shift), so no note is left for the MIDI writer to cut and
+  none is closed on the step it began.
 
 Attribution stays exact whatever the rule does: the forced and constrained events are ordinary events of
 the saved sequence; the ``.npy`` tokens are exactly what is written as MIDI (its decode) and what TRAK and
@@ -131,27 +132,49 @@ class NoteCloser:
         """The logits for the event at ``position`` (0-based), with the end rule applied; (n, V) -> (n, V).
 
         With ``close_at_end``: once only as many positions remain as notes sound, the next event is the
-        NOTE_OFF of the longest-sounding one (forced); one position earlier, note-ons are removed.
+        NOTE_OFF of the longest-sounding one (forced). Two positions earlier, note-ons are removed (a note
+        struck then would have to be closed at once). One position before the closing, if a note was struck
+        on the current grid step, only time shifts (within the limit) remain, so no note is closed on the step
+        it began: a forced NOTE_OFF never makes a zero-length note.
         """
         if not self.close_at_end:
             return logits
         remaining = self._length - position  # events still to draw, this one included
         out = logits.clone()
         for i in range(out.size(0)):
-            n_sounding = int((self._start[i] >= 0).sum())
-            if remaining <= n_sounding:
-                pitch, _ = self._oldest(i)
-                keep = out[i, self._off[pitch]].item()
-                out[i] = float("-inf")
-                out[i, self._off[pitch]] = keep if np.isfinite(keep) else 0.0
-                self.forced[i, position] = self.constrained[i, position] = True
-            elif remaining <= n_sounding + 1:
+            sounding = self._start[i] >= 0
+            n_sounding = int(sounding.sum())
+            if remaining > n_sounding + 2:
+                continue
+            self.constrained[i, position] = True
+            struck_now = remaining == n_sounding + 1 and bool((self._start[i][sounding] == self._now[i]).any())
+            shifts = self._shift
+            if struck_now and self.limit is not None:
+                shifts = shifts[self._oldest(i)[1] + self._shift_steps <= self.limit]
+            if remaining <= n_sounding or (struck_now and not len(shifts)):
+                self._keep_only(out, i, [self._off[self._oldest(i)[0]]])
+                self.forced[i, position] = True
+            elif struck_now:
+                self._keep_only(out, i, shifts)
+            else:
                 out[i, self._on] = float("-inf")
-                self.constrained[i, position] = True
         return out
 
+    @staticmethod
+    def _keep_only(logits: torch.Tensor, i: int, ids) -> None:
+        """Leave row ``i`` only the events ``ids`` (their logits kept; all zero if the model had ruled them out)."""
+        ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+        keep = logits[i, ids].clone()
+        logits[i] = float("-inf")
+        logits[i, ids] = keep if torch.isfinite(keep).any() else torch.zeros_like(keep)
+
     def override(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
-        """The drawn events (n, 1), a time shift that would carry a note past the limit replaced by its NOTE_OFF."""
+        """The drawn events (n, 1), a time shift that would carry a note past the limit replaced.
+
+        The replacement is the NOTE_OFF of the longest-sounding note, or, when every sounding note was struck
+        on this very step (a limit shorter than the longest time shift), the longest shift the limit allows:
+        a note is never closed on the step it began.
+        """
         if self.limit is None:
             return tokens
         out = tokens.clone()
@@ -160,7 +183,7 @@ class NoteCloser:
             if first <= t <= last and not self.forced[i, position]:
                 pitch, held = self._oldest(i)
                 if pitch >= 0 and held + (t - first + 1) > self.limit:
-                    out[i, 0] = int(self._off[pitch])
+                    out[i, 0] = int(self._off[pitch]) if held else int(self._shift[min(self.limit, len(self._shift)) - 1])
                     self.forced[i, position] = self.constrained[i, position] = True
         return out
 

@@ -71,9 +71,12 @@ def test_note_closer_closes_every_note_and_caps_note_length():
     for notes, endings in _endings(closed):
         assert "end" not in set(endings)
         assert (notes[:, 2] - notes[:, 1] <= limit + 1e-9).all()
-    # forced positions hold note-offs, and the rule did force some
+    # forced positions hold note-offs (or, for a note struck on that step, the longest shift within the
+    # limit), and the rule did force some
     assert rule.forced.sum() > 0 and rule.forced.shape == closed.shape
-    assert ((closed[rule.forced] >= TOK.note_off_id(0)) & (closed[rule.forced] <= TOK.note_off_id(127))).all()
+    forced = closed[rule.forced]
+    is_off = (forced >= TOK.note_off_id(0)) & (forced <= TOK.note_off_id(127))
+    assert is_off.mean() > 0.5 and (is_off | (forced == TOK.shift_id(round(limit / TOK.time_step)))).all()
     assert (rule.constrained | ~rule.forced).all()
 
 
@@ -83,6 +86,32 @@ def test_note_closer_only_at_end_and_from_a_prompt():
     tokens = sample(_model(), 4, 20, TOK.bos_id, top_k=None, seed=0, banned=BANNED, prompt=prompt, rule=rule)
     assert (tokens[:, : len(prompt)] == prompt).all()
     assert not rule.forced[:, : len(prompt)].any()
+    assert all("end" not in set(e) for _, e in _endings(tokens))
+
+
+def _closed_without_time(tokens, forced):
+    """Forced NOTE_OFFs whose note was struck on the same grid step (a zero-length note)."""
+    off0, off127 = TOK.note_off_id(0), TOK.note_off_id(127)
+    shifts = (TOK.shift_id(1), TOK.shift_id(TOK.max_shift_steps))
+    bad = 0
+    for seq, f in zip(tokens, forced):
+        now, started = 0, {}
+        for j, t in enumerate(seq.tolist()):
+            if t < 128:
+                started[t] = now
+            elif off0 <= t <= off127:
+                bad += bool(f[j]) and started.pop(t - 128, None) == now
+            elif shifts[0] <= t <= shifts[1]:
+                now += t - shifts[0] + 1
+    return bad
+
+
+@pytest.mark.parametrize("limit", [None, 0.3])
+def test_note_closer_never_closes_a_note_on_the_step_it_was_struck(limit):
+    rule = NoteCloser(TOK, max_note_seconds=limit, close_at_end=True)
+    tokens = sample(_model(), 64, 33, TOK.bos_id, top_k=None, seed=7, banned=BANNED, rule=rule)
+    assert rule.forced[:, -3:].sum() > 20  # the end rule acted often enough for the check to mean something
+    assert _closed_without_time(tokens, rule.forced) == 0
     assert all("end" not in set(e) for _, e in _endings(tokens))
 
 
