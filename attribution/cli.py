@@ -363,6 +363,10 @@ def score(
     page: bool = typer.Option(True, "--page/--no-page", help="Write each scored piece's Content ID page and the index."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the pages (default: out/content_id/<run name>)."),
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Render the pages' audio with FluidSynth."),
+    passages: bool = typer.Option(
+        True, "--passages/--no-passages", help="Also score each passage (what the page colours by creator); "
+        "--no-passages scores whole pieces only, at about a sixteenth of the gradients."
+    ),
 ) -> None:
     """Attribute any piece to the run's training pieces (TRAK family and similarity), without retraining.
 
@@ -374,7 +378,7 @@ def score(
     from .piece_scores import score_pieces
 
     try:
-        result = score_pieces(run, pieces, stride=stride, progress=not quiet)
+        result = score_pieces(run, pieces, stride=stride, progress=not quiet, passages=passages)
     except AttributionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -247,8 +247,12 @@ def _read_tokens(path: Path, tokenizer) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- scoring
 
 
-def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool):
-    """TRAK family per piece (summed over windows), per passage, and per window; (n_pieces, n_train_windows)."""
+def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool, passages: bool = True):
+    """TRAK family per piece (summed over windows), per passage, and per window; (n_pieces, n_train_windows).
+
+    Without ``passages`` only the windows are scored (no passage rows): one target per window instead of one per
+    window and passage part.
+    """
     import torch
 
     from .model import ModelConfig, MusicTransformer
@@ -270,7 +274,7 @@ def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool):
             chunk = piece.tokens[offset : offset + B + 1]
             win_tokens.append(np.concatenate([chunk, np.full(B + 1 - len(chunk), pad, dtype=np.int64)]))
             win_piece.append(i), win_start.append(start), win_end.append(end), win_offset.append(offset)
-        for p, (a, b) in enumerate(segment_bounds(n, run.trak_cfg.segment_events)):
+        for p, (a, b) in enumerate(segment_bounds(n, run.trak_cfg.segment_events) if passages else []):
             row = len(passage_rows)
             passage_rows.append((i, p, a, b))
             for w in range(first_window, len(win_tokens)):
@@ -280,25 +284,27 @@ def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool):
                     part_window.append(w), part_passage.append(row)
                     part_start.append(lo - win_offset[w]), part_end.append(hi - win_offset[w])
     toks = torch.as_tensor(np.stack(win_tokens), dtype=torch.long)
-    window_targets = (toks, torch.as_tensor(win_start), torch.as_tensor(win_end))
-    part_targets = (toks[torch.as_tensor(part_window)], torch.as_tensor(part_start), torch.as_tensor(part_end))
-
     exp = f"piece_scores_{os.getpid()}"
+    experiments = {exp: (toks, torch.as_tensor(win_start), torch.as_tensor(win_end))}
+    if part_window:
+        experiments[exp + "_passages"] = (toks[torch.as_tensor(part_window)], torch.as_tensor(part_start),
+                                          torch.as_tensor(part_end))
+
     with _locked(store.save_dir / ".piece_scores.lock"):
         try:
-            scored = score_experiments(store, {exp: window_targets, exp + "_passages": part_targets},
-                                       run.trak_cfg.batch_size, progress)
-            (win_trak, win_1ckpt), (parts, _) = scored[exp], scored[exp + "_passages"]
+            scored = score_experiments(store, experiments, run.trak_cfg.batch_size, progress)
+            win_trak, win_1ckpt = scored[exp]
+            parts = scored[exp + "_passages"][0] if part_window else np.zeros((0, len(run.windows)))
             baselines = gradient_baselines(store, exp, len(win_tokens), run.checkpoint_lrs, rows=np.asarray(win_piece))
         finally:
-            drop_experiment(store, exp)
-            drop_experiment(store, exp + "_passages")
+            for name in experiments:
+                drop_experiment(store, name)
     n_train = len(run.windows)
     by_piece = {name: np.zeros((len(pieces), n_train)) for name in ("trak", "trak_1ckpt")}
     np.add.at(by_piece["trak"], np.asarray(win_piece), win_trak)
     np.add.at(by_piece["trak_1ckpt"], np.asarray(win_piece), win_1ckpt)
     passages = np.zeros((len(passage_rows), n_train))
-    np.add.at(passages, np.asarray(part_passage), parts)
+    np.add.at(passages, np.asarray(part_passage, dtype=np.int64), parts)
     return by_piece | baselines, passages, passage_rows, win_trak, np.asarray(win_piece)
 
 
@@ -370,6 +376,7 @@ def _locked(path: Path):
 
 def score_pieces(
     run_dir: str | Path, files: list[str | Path], stride: int | None = None, progress: bool = False,
+    passages: bool = True,
 ) -> ScoredPieces:
     """Score MIDI (or token) files against a built run and append the results to ``RUN/scored/``.
 
@@ -377,6 +384,10 @@ def score_pieces(
         run_dir: a finished attribution run whose TRAK features are stored (``RUN/cache/trak/``).
         files: ``.mid``/``.midi`` files, or ``.npy`` token ids of the run's tokenizer (BOS first).
         stride: events owned by each context window after the first (default ``block_size // 2``).
+        passages: also score each passage of ``trak.segment_events`` events (``passages.parquet``, what the
+            Content ID page colours). Without them a piece costs one gradient per window and checkpoint instead
+            of one per window, passage and checkpoint (on the default run about a sixteenth), and its
+            ``outputs.parquet`` row says ``passages`` False.
 
     Raises:
         AttributionError: a missing or unfinished run, an unreadable or empty piece, a bad stride.
@@ -408,9 +419,10 @@ def score_pieces(
 
     t = time.perf_counter()
     n_pieces = len(run.corpus)
-    methods, passages, passage_rows, win_trak, win_piece = _trak_scores(run, pieces_list, stride, progress)
+    methods, part_scores, passage_rows, win_trak, win_piece = _trak_scores(run, pieces_list, stride, progress,
+                                                                           passages)
     piece_scores = {m: piece_sum(v, run.windows.piece, n_pieces) for m, v in methods.items()}
-    passage_scores = piece_sum(passages, run.windows.piece, n_pieces)
+    passage_scores = piece_sum(part_scores, run.windows.piece, n_pieces)
     window_scores = piece_sum(win_trak, run.windows.piece, n_pieces)
     seconds["trak"] = time.perf_counter() - t
 
@@ -419,12 +431,13 @@ def score_pieces(
     seconds["similarity"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    passage_piece = np.array([r[0] for r in passage_rows])
+    passage_piece = np.array([r[0] for r in passage_rows], dtype=np.int64)
     summed = np.zeros_like(piece_scores["trak"])
     np.add.at(summed, passage_piece, passage_scores)
     settings = {
         "trak": {**vars(run.trak_cfg), "checkpoints": [p.name for p in run.checkpoints]},
         "context": {"block_size": block_size, "stride": stride},
+        "passages": bool(passages),
         "similarity": run.cfg.similarity.model_dump(),
         "tokenizer": run.cfg.tokenizer.model_dump(),
     }
@@ -433,8 +446,8 @@ def score_pieces(
     _write(root, pieces_list, outputs, scores, passages_df, run.tokenizer)
     seconds["write"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
-    return ScoredPieces(root, outputs, scores, passages_df, seconds, window_scores, win_piece,
-                        float(np.abs(summed - piece_scores["trak"]).max()))
+    additivity = float(np.abs(summed - piece_scores["trak"]).max()) if passages else float("nan")
+    return ScoredPieces(root, outputs, scores, passages_df, seconds, window_scores, win_piece, additivity)
 
 
 def _tables(run: _Run, pieces, piece_scores, passage_scores, passage_rows, win_piece, settings):
@@ -449,6 +462,7 @@ def _tables(run: _Run, pieces, piece_scores, passage_scores, passage_rows, win_p
             "tokens": f"{SCORED_DIR}/outputs/{p.output_id}.npy", "source_file": p.source_file,
             "file_sha256": p.file_sha256, "scored_at": now, "trak_cache": str(run.resolved["inputs"]["trak_cache"]),
             "settings": json.dumps(settings, sort_keys=True), "windows": int((win_piece == i).sum()),
+            "passages": bool(settings["passages"]),
         })
     train_ids, creators = run.corpus["train_id"].to_numpy(), run.corpus["creator"].to_numpy()
     n_train = len(train_ids)
@@ -457,11 +471,12 @@ def _tables(run: _Run, pieces, piece_scores, passage_scores, passage_rows, win_p
                       "creator": np.tile(creators, len(ids)), "method": method, "score": matrix.ravel()})
         for method, matrix in piece_scores.items()
     ], ignore_index=True)
+    rows_of = np.array(passage_rows, dtype=np.int64).reshape(-1, 4)  # typed even when no passages were scored
     passages = pd.DataFrame({
-        "output_id": np.repeat([ids[r[0]] for r in passage_rows], n_train),
-        "passage": np.repeat([r[1] for r in passage_rows], n_train),
-        "first_event": np.repeat([r[2] for r in passage_rows], n_train),
-        "end_event": np.repeat([r[3] for r in passage_rows], n_train),
+        "output_id": np.repeat(ids[rows_of[:, 0]], n_train),
+        "passage": np.repeat(rows_of[:, 1], n_train),
+        "first_event": np.repeat(rows_of[:, 2], n_train),
+        "end_event": np.repeat(rows_of[:, 3], n_train),
         "train_id": np.tile(train_ids, len(passage_rows)),
         "score": passage_scores.ravel().astype(np.float32),
     })

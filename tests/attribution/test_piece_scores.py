@@ -99,6 +99,13 @@ def test_scores_add_up_over_windows_and_passages(run_copy):
     n_events = result.outputs["events"].to_numpy()
     assert (result.passages.groupby("output_id")["end_event"].max().reindex(result.outputs["output_id"]) == n_events).all()
 
+    # without passages: the same piece scores (the same window targets), no passage rows, and the row says so
+    whole = score_pieces(run, [root / "ada_0.mid", root / "cy_1.mid"], passages=False)
+    again = _matrix(whole.scores, "trak").reindex(index=result.outputs["output_id"], columns=piece_cols).to_numpy()
+    np.testing.assert_array_equal(again, trak)
+    assert whole.passages.empty and not whole.outputs["passages"].any() and result.outputs["passages"].all()
+    assert set(pd.read_parquet(run / "scored" / "passages.parquet")["output_id"]).isdisjoint(whole.outputs["output_id"])
+
 
 def test_the_builds_outputs_rescored_match_the_build_and_pay_the_same(run_copy):
     """A piece within the context is one window: the build's own computation, and the economy pays alike."""
@@ -198,6 +205,10 @@ def test_cli_scores_and_refuses_bad_input_with_exit_2(run_copy, tmp_path):
     assert "context window(s)" in ok.output and "s per piece" in ok.output and "trak top creator ada" in ok.output
     (piece_page,) = [p for p in pages.glob("*.html") if p.name != "index.html"]  # the scored piece's Content ID page
     assert piece_page.stem in (pages / "index.html").read_text() and "ada" in piece_page.read_text()
+    whole = CliRunner().invoke(app, ["attribution", "score", str(run), str(root / "bo_0.mid"), "-q", "--no-passages",
+                                     "--no-page"])
+    assert whole.exit_code == 0, whole.output
+    assert pd.read_parquet(run / "scored" / "outputs.parquet").set_index("output_id")["passages"].tolist() == [True, False]
     before = (run / "scored" / "outputs.parquet").read_bytes()
 
     (tmp_path / "broken.mid").write_bytes(b"not a midi file")
