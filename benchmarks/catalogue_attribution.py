@@ -77,7 +77,7 @@ def main() -> None:
     ev = evaluate(args.run, dattri=False, models_ensemble=False, projection_seeds=0, report=False, n_boot=args.n_boot,
                   catalogue_folds=args.folds)
     seconds = time.perf_counter() - t0
-    shown = ["group_influence", "group_self_influence", "trak", "trak_ridge0.01", "trak_ridge0.1", "trak_ridge1",
+    shown = ["group_influence_local", "group_influence", "group_self_influence", "trak", "trak_ridge0.01", "trak_ridge0.1", "trak_ridge1",
              "trak_1ckpt", "tracin", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram", "catalogue_size", "random"]
     print(f"evaluated {args.run} in {seconds:.0f} s; LOCO order {ev.facts.get('loco_order')}, "
           f"{ev.facts.get('loco_creators')} creators, seeds {ev.facts.get('loco_seeds')}, reliability "
@@ -95,10 +95,11 @@ def main() -> None:
             part = f"{_f(p['value'])} [{_f(p['ci_low'])}, {_f(p['ci_high'])}]" if p is not None else ""
             print(f"| {m} | {_f(r['snr'])} [{_f(r['snr_low'])}, {_f(r['snr_high'])}] | "
                   f"{_f(r['snr'] / size) if size > 0 else 'n/a'} | {part} |")
-        fits = ev.facts.get(f"group_influence{suffix}_folds", [])
-        if fits:
-            print(f"\nfold fits ({truth}): " + "; ".join(f"ridge {f['ridge']:g} kappa {f['kappa']:.3g} (r {f['r']:.2f})"
-                                                   for f in fits))
+        for method in ("group_influence", "group_influence_local"):
+            fits = ev.facts.get(f"{method}{suffix}_folds", [])
+            if fits:
+                print(f"\n{method} fold fits ({truth}): " + "; ".join(
+                    f"ridge {f['ridge']:g} w {f['weight']:g} (kappa {f['kappa']:.3g}, r {f['r']:.2f})" for f in fits))
     # the same estimator fitted on every creator and scored on them: NOT cross-validated, an upper bound only
     from attribution.evaluation.catalogue import fit_group_influence
     from attribution.evaluation.run import run_catalogue_terms
@@ -109,10 +110,14 @@ def main() -> None:
     gt = load_groundtruth(args.run)
     loco = gt.loco[(gt.loco["output_id"] != "__heldout__") & gt.loco["creator"].isin(terms.names)]
     wide = loco.groupby(["output_id", "creator"])["delta"].mean().unstack("creator").reindex(gt.output_ids)
-    fit = fit_group_influence(terms.columns(list(wide.columns)), wide.to_numpy())
-    upper = creator_snr(fit.scores(terms.columns(list(wide.columns))), wide.to_numpy(), n_boot=args.n_boot)
-    print(f"\nin-sample (not cross-validated, an upper bound): ridge {fit.ridge:g}, kappa {fit.kappa:.3g}, "
-          f"SNR {_f(upper['snr'])} [{_f(upper['snr_low'])}, {_f(upper['snr_high'])}]")
+    variants = {"group_influence": terms.columns(list(wide.columns))}
+    if terms.local is not None:
+        variants["group_influence_local"] = variants["group_influence"].localised()
+    for method, t in variants.items():
+        fit = fit_group_influence(t, wide.to_numpy())
+        upper = creator_snr(fit.scores(t), wide.to_numpy(), n_boot=args.n_boot)
+        print(f"\n{method} in-sample (not cross-validated, an upper bound): ridge {fit.ridge:g}, w {fit.weight:g} (kappa {fit.kappa(t):.3g}), "
+              f"SNR {_f(upper['snr'])} [{_f(upper['snr_low'])}, {_f(upper['snr_high'])}]")
     best = ev.facts.get("best_method")
     print(f"\nbest method: {best}")
     costs = ev.costs[ev.costs["item"].str.startswith("group influence")]

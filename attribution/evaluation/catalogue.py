@@ -23,12 +23,27 @@ training loss's Hessian, its Gauss-Newton form):
   the train-train kernel ``K = Phi (Phi^T Phi)^{-1} Phi^T``: the group's self-influence, which the first-order
   sum leaves out. Both terms are invariant to the scale of the random projection; both are averaged over
   checkpoints, like TRAK;
-* the estimate ``s1[o, G] + kappa * s2[G]``. Were the Newton step exact, ``kappa`` would be 1; the actual step of
+* the output's own second order ``s2_local[o, G] = Delta_G^T F_o Delta_G / 2`` with ``F_o = sum_p phi_{o,p}
+  phi_{o,p}^T`` the output's Fisher estimated from its passages' stored projected gradients (``segments``):
+  the log-likelihood of a sample is a sum over its events, and the scores of successive events of the model's
+  own samples are uncorrelated (a martingale difference sequence), so the outer products of the passages'
+  gradients are an unbiased estimate of the output's Fisher. ``s2[G]`` is its expectation over samples;
+  ``s2_local`` is this output's value, so it also sees which outputs a catalogue's removal moves most;
+* the estimate ``s1[o, G] + kappa * s2[G]`` (``group_influence``), or ``s1[o, G] + kappa * s2_local[o, G]``
+  (``group_influence_local``). Were the Newton step exact, ``kappa`` would be 1; the actual step of
   a retraining is ``t`` times it, which scales the first-order term by ``t`` and the second by ``t^2``, so
   ``kappa`` ~ ``t`` measures by how much the Newton step underestimates the retraining's. ``kappa >= 0`` and the
   ridge (from a small grid) are the two parameters, chosen to maximise the per-output Pearson correlation across
-  creators (what the creator-level SNR scores). There is no free overall scale: the creator-level SNR compares
-  creators within an output, and scales fitted fold by fold would put the held-out creators on different scales.
+  creators (what the creator-level SNR scores).
+* **One scale for every fold.** The creator-level SNR compares creators within an output, and under
+  cross-validation each held-out creator is scored by its own fold's fit, so every fit must put its scores on
+  the same scale. ``s1 + kappa * s2`` does not: a fold with ``kappa`` 500 and one with ``kappa`` 1e5 both say
+  "mostly second order", yet the second's scores are 200 times larger, and the held-out creators' columns no
+  longer compare (on the default run that took the per-output second order's cross-validated SNR from 1.0 to
+  0.14). So the fit is parametrised as a mixture ``(1 - w) s1 / sigma1 + w s2 / sigma2`` of the two terms
+  normalised by their root mean square over every output and creator of the run (``sigma``: from the features
+  alone, never from a truth, and the same in every fold), ``w`` in [0, 1] from a grid; that is
+  ``(1 - w) / sigma1`` times ``s1 + kappa s2`` with ``kappa = w sigma1 / ((1 - w) sigma2)``, which is reported.
 
 The parameters are chosen with cross-validation across creators (:func:`cross_validated_scores`): the estimate
 for a creator uses parameters chosen on the other creators' leave-out drops only (leave-one-creator-out by
@@ -51,13 +66,14 @@ from ..snr import bootstrap_mean_ci, pearson_r
 
 __all__ = [
     "METHOD",
+    "LOCAL_METHOD",
     "SELF_METHOD",
     "RIDGES",
     "CatalogueTerms",
     "GroupFit",
     "self_influence",
     "catalogue_terms",
-    "KAPPAS",
+    "WEIGHTS",
     "fit_group_influence",
     "cross_validated_scores",
     "creator_folds",
@@ -66,9 +82,11 @@ __all__ = [
 ]
 
 METHOD = "group_influence"  # the cross-validated estimator: first order + kappa * second order
+LOCAL_METHOD = "group_influence_local"  # the same with each output's own Fisher (from its passages' gradients)
 SELF_METHOD = "group_self_influence"  # the second-order term alone (no parameter fitted), a diagnostic
-RIDGES = (0.01, 0.1, 1.0)  # relative ridge grid (as trak_from_features: times the mean eigenvalue of Phi^T Phi)
-KAPPAS = (0.0, *np.logspace(-2, 5, 29).tolist())  # the second-order weight's grid (0: first order only)
+RIDGES = (0.01, 0.1, 1.0, 10.0)  # relative ridge grid (as trak_from_features: times the mean eigenvalue of Phi^T Phi)
+# the second-order term's weight in the normalised mixture (0: first order only, 1: second order only)
+WEIGHTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
 
 
 def _newton_steps(X: np.ndarray, member: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,74 +134,118 @@ class CatalogueTerms:
     Attributes:
         names: the creators (columns), sorted.
         first: ridge -> (n_outputs, n_creators) first-order term (TRAK summed over each catalogue, model units).
-        second: ridge -> (n_creators,) second-order term (KL of removing each catalogue, per output).
+        second: ridge -> (n_creators,) second-order term (KL of removing each catalogue, per output), or
+            (n_outputs, n_creators) for the terms of :meth:`localised`.
         windows: (n_creators,) training windows of each catalogue.
+        local: ridge -> (n_outputs, n_creators) each output's own second-order term (None without the outputs'
+            passage gradients).
     """
 
     names: list[str]
     first: dict[float, np.ndarray]
     second: dict[float, np.ndarray]
     windows: np.ndarray
+    local: dict[float, np.ndarray] | None = None
+    scales: dict[float, tuple[float, float]] | None = None  # ridge -> (sigma1, sigma2), of the run's every creator
+    _local_scales: dict[float, tuple[float, float]] | None = None  # the same for first and ``local``
+
+    def __post_init__(self) -> None:
+        if self.scales is None:  # made here for the terms as given; columns() and localised() carry the run's
+            object.__setattr__(self, "scales", {r: (_rms(self.first[r]), _rms(self.second[r])) for r in self.first})
 
     def columns(self, names: Sequence[str]) -> CatalogueTerms:
         """The same terms for ``names`` only, in that order (``KeyError`` for a creator the run lacks)."""
         index = {c: i for i, c in enumerate(self.names)}
         cols = [index[c] for c in names]
+        local = None if self.local is None else {r: v[:, cols] for r, v in self.local.items()}
         return CatalogueTerms(list(names), {r: f[:, cols] for r, f in self.first.items()},
-                              {r: s[cols] for r, s in self.second.items()}, self.windows[cols])
+                              {r: s[..., cols] for r, s in self.second.items()}, self.windows[cols], local,
+                              self.scales, self._local_scales)
+
+    def localised(self) -> CatalogueTerms:
+        """The terms of ``group_influence_local``: each output's own second-order term in place of the average."""
+        if self.local is None:
+            raise ValueError("no per-output second-order terms: the outputs' passage gradients were not stored")
+        scales = self._local_scales or {r: (self.scales[r][0], _rms(self.local[r])) for r in self.first}
+        return CatalogueTerms(self.names, self.first, self.local, self.windows, None, scales)
 
 
 def catalogue_terms(train_grads: Sequence[np.ndarray], target_grads: Sequence[np.ndarray], window_creator: np.ndarray,
-                    ridges: Sequence[float] = RIDGES, length_ratio: float = 1.0) -> CatalogueTerms:
-    """Both terms for every creator, from TRAK's stored features (see the module docstring).
+                    ridges: Sequence[float] = RIDGES, length_ratio: float = 1.0,
+                    passage_grads: Sequence[np.ndarray] | None = None) -> CatalogueTerms:
+    """The terms for every creator, from TRAK's stored features (see the module docstring).
 
     Args:
         train_grads, target_grads: per checkpoint, (n_windows, p) and (n_outputs, p) projected gradients.
         window_creator: (n_windows,) the creator of each training window.
         length_ratio: an output's events over a training window's (scales the second-order term).
+        passage_grads: per checkpoint, (n_outputs, n_passages, p) projected gradients of each output's passages
+            (the build's ``segments``), for the per-output second-order term; None leaves it out.
     """
     window_creator = np.asarray(window_creator).astype(str)
     names = sorted(set(window_creator))
     member = _members(np.searchsorted(names, window_creator), len(names))
-    first, second = {}, {}
+    first, second, local = {}, {}, {}
     for r in ridges:
-        f1, f2 = 0.0, 0.0
-        for X, x in zip(train_grads, target_grads):
+        f1, f2, f2o = 0.0, 0.0, 0.0
+        for k, (X, x) in enumerate(zip(train_grads, target_grads)):
             X = np.asarray(X, np.float64)
             xtx, delta = _newton_steps(X, member, r)
             f1 = f1 + np.asarray(x, np.float64) @ delta
             f2 = f2 + np.einsum("pg,pq,qg->g", delta, xtx, delta) / (2.0 * len(X))
+            if passage_grads is not None:
+                along = np.einsum("opd,dg->opg", np.asarray(passage_grads[k], np.float64), delta)
+                f2o = f2o + 0.5 * (along**2).sum(axis=1)
         first[float(r)] = f1 / len(train_grads)
         second[float(r)] = length_ratio * f2 / len(train_grads)
-    return CatalogueTerms(names, first, second, member.sum(0))
+        local[float(r)] = f2o / len(train_grads)
+    local = local if passage_grads is not None else None
+    scales = {r: (_rms(first[r]), _rms(second[r])) for r in first}
+    local_scales = None if local is None else {r: (scales[r][0], _rms(local[r])) for r in first}
+    return CatalogueTerms(names, first, second, member.sum(0), local, scales, local_scales)
+
+
+def _rms(x: np.ndarray) -> float:
+    """Root mean square of a term over outputs and creators (1 for an all-zero term, which then stays zero)."""
+    value = float(np.sqrt(np.nanmean(np.square(x)))) if np.size(x) else 0.0
+    return value if value > 0 else 1.0
 
 
 @dataclass(frozen=True)
 class GroupFit:
-    """Fitted parameters: ``first + kappa * second`` at ``ridge``; ``r`` the training creators' mean correlation."""
+    """Fitted parameters: the mixture ``(1 - weight) first / sigma1 + weight second / sigma2`` at ``ridge`` (that is
+    ``first + kappa * second`` up to a positive factor); ``r`` the training creators' mean correlation."""
 
     ridge: float
-    kappa: float
+    weight: float
     r: float
 
     def scores(self, terms: CatalogueTerms) -> np.ndarray:
-        """(n_outputs, n_creators) estimates for the creators of ``terms``."""
-        return terms.first[self.ridge] + self.kappa * terms.second[self.ridge][None, :]
+        """(n_outputs, n_creators) estimates for the creators of ``terms``, on the run's one scale."""
+        second = terms.second[self.ridge]
+        sigma1, sigma2 = terms.scales[self.ridge]
+        return ((1.0 - self.weight) / sigma1) * terms.first[self.ridge] + (self.weight / sigma2) * (
+            second if second.ndim == 2 else second[None, :])
+
+    def kappa(self, terms: CatalogueTerms) -> float:
+        """The second-order weight in ``first + kappa * second`` (inf for the second order alone)."""
+        sigma1, sigma2 = terms.scales[self.ridge]
+        return float("inf") if self.weight >= 1 else self.weight * sigma1 / ((1.0 - self.weight) * sigma2)
 
 
-def fit_group_influence(terms: CatalogueTerms, truth: np.ndarray, kappas: Sequence[float] = KAPPAS) -> GroupFit:
-    """The ridge and ``kappa`` (from their grids) whose estimate agrees best with ``truth`` (n_outputs, n_creators of
-    ``terms``): the mean over outputs of the Pearson correlation across creators, as the creator-level SNR
-    measures it. Ties go to the smaller ``kappa``, then the first ridge."""
+def fit_group_influence(terms: CatalogueTerms, truth: np.ndarray, weights: Sequence[float] = WEIGHTS) -> GroupFit:
+    """The ridge and second-order weight (from their grids) whose estimate agrees best with ``truth`` (n_outputs,
+    n_creators of ``terms``): the mean over outputs of the Pearson correlation across creators, as the
+    creator-level SNR measures it. Ties go to the smaller weight, then the first ridge."""
     if truth.shape[1] < 3:
         raise ValueError(f"fitting group influence needs at least 3 creators, got {truth.shape[1]}")
     best = None
     for ridge in terms.first:
-        for kappa in kappas:
-            fit = GroupFit(float(ridge), float(kappa), float("nan"))
+        for weight in weights:
+            fit = GroupFit(float(ridge), float(weight), float("nan"))
             r = float(np.nanmean(pearson_r(fit.scores(terms), truth)))
             if best is None or r > best.r + 1e-12:
-                best = GroupFit(fit.ridge, fit.kappa, r)
+                best = GroupFit(fit.ridge, fit.weight, r)
     return best
 
 

@@ -29,7 +29,7 @@ from ..groundtruth_files import HELDOUT, REST, net_of_controls
 from ..snr import creator_snr, pearson_r
 from ..table import is_similarity_method
 from .catalogue import METHOD as GROUP_METHOD
-from .catalogue import SELF_METHOD, CatalogueTerms, cross_validated_scores, partial_r, partial_r_ci
+from .catalogue import LOCAL_METHOD, SELF_METHOD, CatalogueTerms, cross_validated_scores, partial_r, partial_r_ci
 from .lds import spearman
 from .metrics import MetricRows, family
 
@@ -118,16 +118,26 @@ SELF_RIDGE = 0.1  # the fixed ridge of the parameter-free self-influence diagnos
 
 
 def catalogue_cms(catalogue: CatalogueTerms | None, deltas: np.ndarray, names: list[str], folds: int | None = None
-                  ) -> tuple[dict[str, np.ndarray], list[dict]]:
+                  ) -> tuple[dict[str, np.ndarray], dict[str, list[dict]]]:
     """The catalogue-level estimators against one truth: group influence cross-validated across creators
-    (:func:`~.catalogue.cross_validated_scores`) and the self-influence term alone; with each fold's fit."""
+    (:func:`~.catalogue.cross_validated_scores`), with each output's own second-order term where the outputs'
+    passage gradients are stored, and the self-influence term alone; with each fold's fit, per method."""
     if catalogue is None or len(names) < 4:  # every fold fits on at least 3 creators
-        return {}, []
+        return {}, {}
     terms = catalogue.columns(names)
     scores, fits = cross_validated_scores(terms, deltas, folds)
     ridge = SELF_RIDGE if SELF_RIDGE in terms.second else next(iter(terms.second))
     cms = {GROUP_METHOD: scores, SELF_METHOD: np.tile(terms.second[ridge], (len(deltas), 1))}
-    return cms, [{"ridge": f.ridge, "kappa": f.kappa, "r": f.r} for f in fits]
+    records = {GROUP_METHOD: [_fit_record(f, terms) for f in fits]}
+    if terms.local is not None:
+        local = terms.localised()
+        cms[LOCAL_METHOD], local_fits = cross_validated_scores(local, deltas, folds)
+        records[LOCAL_METHOD] = [_fit_record(f, local) for f in local_fits]
+    return cms, records
+
+
+def _fit_record(fit, terms: CatalogueTerms) -> dict:
+    return {"ridge": fit.ridge, "weight": fit.weight, "kappa": fit.kappa(terms), "r": fit.r}
 
 
 def _partial_rows(rows: MetricRows, cms: dict[str, np.ndarray], deltas: np.ndarray, size: np.ndarray, metric: str,
@@ -248,7 +258,7 @@ def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_n
     # the catalogue-level estimators, fitted against this truth on the other creators only
     group, fits = catalogue_cms(catalogue, deltas, names, folds)
     if group:
-        out.facts["group_influence_folds"] = fits
+        out.facts.update({f"{m}_folds": f for m, f in fits.items()})
         for m, cm in group.items():
             rows.add(m, "loco_per_output", loco_per_output(cm, deltas), mode=mode)
     _partial_rows(rows, {**cms, **group}, deltas, size, "creator_partial_r_size", mode)
@@ -301,7 +311,7 @@ def loco_metrics(gt, scores: dict[str, np.ndarray], methods: list[str], random_n
             out.truths["loco_net"] = (net_d, net_names)
             net_group, net_fits = catalogue_cms(catalogue, net_d, net_names, folds)
             if net_group:
-                out.facts["group_influence_net_folds"] = net_fits
+                out.facts.update({f"{m}_net_folds": f for m, f in net_fits.items()})
                 for m, cm in net_group.items():
                     rows.add(m, "loco_net_per_output", loco_per_output(cm, net_d), mode=mode)
             _partial_rows(rows, {**net_cms, **net_group}, net_d, size[cols], "creator_partial_r_size_net", mode)

@@ -104,6 +104,30 @@ def stored_trak_features(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[
     return [np.load(a, mmap_mode="r") for a, _ in paths], [np.load(b, mmap_mode="r") for _, b in paths]
 
 
+def stored_passage_grads(run_dir: Path, meta: dict, inputs: RunInputs) -> list[np.ndarray] | None:
+    """Per checkpoint, the (n_outputs, n_passages, p) projected gradients of the outputs' passages that traker
+    stored for the build (experiment ``segments``); None if the cache or that experiment is gone."""
+    from ..scoring import TrakConfig, cache_key, segment_bounds
+
+    trak = dict(meta.get("config", {}).get("trak", {}))
+    trak.pop("checkpoints", None)
+    try:
+        ckpts = trak_checkpoints(run_dir, meta)
+    except FileNotFoundError:
+        return None
+    cfg = TrakConfig(**trak)
+    folder = run_dir / "cache" / "trak" / cache_key(ckpts, inputs.train_tokens, cfg)
+    paths = [folder / str(i) / "segments_grads.mmap" for i in range(len(ckpts))]
+    n_out = len(inputs.output_tokens)
+    n_passages = len(segment_bounds(inputs.output_tokens.shape[1] - 1, cfg.segment_events))
+    if not all(p.is_file() for p in paths):
+        return None
+    grads = [np.load(p, mmap_mode="r") for p in paths]
+    if any(g.shape[0] != n_out * n_passages for g in grads):
+        return None  # another experiment of that name (not the build's passages)
+    return [g.reshape(n_out, n_passages, g.shape[1]) for g in grads]
+
+
 # ------------------------------------------------------------------------------- dattri (peer)
 
 def dattri_trak_scores(

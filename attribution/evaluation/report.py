@@ -174,18 +174,24 @@ def _catalogue_findings(ev) -> list[str]:
     mode = ev.facts.get("loco_order", "")
     for truth, suffix, label in (("loco", "", "LOCO"), ("loco_net", "_net", "LOCO net of its matched control")):
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
-        if "group_influence" not in snr.index or "catalogue_size" not in snr.index:
+        if "catalogue_size" not in snr.index:
             continue
-        g, size = snr.loc["group_influence"], snr.loc["catalogue_size"]
-        ratio = g["snr"] / size["snr"] if size["snr"] > 0 else float("nan")
-        partial = ev.row("group_influence", f"creator_partial_r_size{suffix}")
-        part = (f"; its partial correlation with the truth controlling for catalogue size {partial['value']:.2f} "
-                f"[{partial['ci_low']:.2f}, {partial['ci_high']:.2f}]" if partial is not None else "")
-        out.append(
-            f"[mode: {mode}] Catalogue-level group influence (first-order TRAK sum plus the catalogue's second-order "
-            f"self-influence, scales fitted on the other creators only) against {label}: SNR {g['snr']:.2f} "
-            f"[{g['snr_low']:.2f}, {g['snr_high']:.2f}], {ratio:.2f}x catalogue size's {size['snr']:.2f} (target "
-            f"≥ 1.5x){part}.")
+        size = snr.loc["catalogue_size"]
+        for method, what in (("group_influence", "the catalogue's second-order self-influence"),
+                             ("group_influence_local", "the second-order term in each output's own Fisher, from its "
+                                                       "passages' gradients")):
+            if method not in snr.index:
+                continue
+            g = snr.loc[method]
+            ratio = g["snr"] / size["snr"] if size["snr"] > 0 else float("nan")
+            partial = ev.row(method, f"creator_partial_r_size{suffix}")
+            part = (f"; its partial correlation with the truth controlling for catalogue size {partial['value']:.2f} "
+                    f"[{partial['ci_low']:.2f}, {partial['ci_high']:.2f}]" if partial is not None else "")
+            out.append(
+                f"[mode: {mode}] Catalogue-level group influence ({method}: first-order TRAK sum plus {what}, "
+                f"ridge and scale fitted on the other creators only) against {label}: SNR {g['snr']:.2f} "
+                f"[{g['snr_low']:.2f}, {g['snr_high']:.2f}], {ratio:.2f}x catalogue size's {size['snr']:.2f} (target "
+                f"≥ 1.5x){part}.")
     best = ev.facts.get("best_method")
     if best:
         out.append(
@@ -280,7 +286,7 @@ def findings(ev) -> list[str]:
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
         if not len(snr):
             continue
-        shown = [x for x in ("group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "ekfac",
+        shown = [x for x in ("group_influence_local", "group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "ekfac",
                              "logra", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
                              "catalogue_size", "random") if x in snr.index]
         out.append(

@@ -21,7 +21,7 @@ from .catalogue import CatalogueTerms, catalogue_terms
 from .costs import COST_COLUMNS, cost_table
 from .lds import lds_mode_metrics, mode_agreement
 from .leaveout import SNR_COLUMNS, loco_metrics, loo_metrics, replay_exactness
-from .methods import EVAL_DIR, method_scores, run_meta, stored_trak_features
+from .methods import EVAL_DIR, method_scores, run_meta, stored_passage_grads, stored_trak_features
 from .metrics import METRIC_COLUMNS, MetricRows
 from .overlap import peer_metrics, similarity_metrics
 from .report import findings, write_report
@@ -104,7 +104,8 @@ def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTer
         return None, 0.0
     t0 = time.perf_counter()
     ratio = (inputs.output_tokens.shape[1] - 1) / (inputs.train_tokens.shape[1] - 1)  # events: output / window
-    terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece], length_ratio=ratio)
+    terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece], length_ratio=ratio,
+                            passage_grads=stored_passage_grads(run_dir, meta, inputs))
     return terms, time.perf_counter() - t0
 
 

@@ -113,9 +113,11 @@ def test_the_fit_recovers_the_second_order_weight_and_ridge_of_an_exact_truth():
     # a per-output level and scale common to every creator does not matter to the per-output correlation
     truth = (1 + np.arange(12.0)[:, None]) * (terms.first[1.0] + 10.0 * terms.second[1.0][None, :]) + np.arange(12.0)[:, None]
     fit = fit_group_influence(terms, truth)
-    assert (fit.ridge, fit.kappa) == (1.0, pytest.approx(10.0)) and fit.r == pytest.approx(1.0)
+    # the weight grid is coarse: kappa within a grid step of 10, and the correlation nearly exact
+    assert fit.ridge == 1.0 and fit.kappa(terms) == pytest.approx(10.0, rel=0.5) and fit.r > 0.99
     # kappa >= 0: a truth that falls with the second-order term gets the first order alone, not a negative weight
-    assert fit_group_influence(terms, terms.first[0.1] - 5 * terms.second[0.1][None, :]).kappa == 0.0
+    none = fit_group_influence(terms, terms.first[0.1] - 5 * terms.second[0.1][None, :])
+    assert none.weight == 0.0 and none.kappa(terms) == 0.0
     with pytest.raises(ValueError, match="at least 3 creators"):
         fit_group_influence(terms.columns(["c0", "c1"]), truth[:, :2])
 
@@ -140,10 +142,49 @@ def test_catalogue_cms_needs_four_creators_and_gives_both_estimators():
     terms = _synthetic_terms()
     truth = terms.first[0.1] + terms.second[0.1][None, :]
     cms, fits = catalogue_cms(terms, truth[:, [3, 1, 5, 0]], ["c3", "c1", "c5", "c0"])
-    assert set(cms) == {"group_influence", "group_self_influence"} and len(fits) == 4
+    assert set(cms) == {"group_influence", "group_self_influence"} and list(fits) == ["group_influence"]
+    assert len(fits["group_influence"]) == 4
     np.testing.assert_allclose(cms["group_self_influence"][0], terms.second[0.1][[3, 1, 5, 0]])
-    assert catalogue_cms(terms, truth[:, :3], ["c0", "c1", "c2"]) == ({}, [])  # a fold would fit on 2 creators
-    assert catalogue_cms(None, truth, terms.names) == ({}, [])
+    assert catalogue_cms(terms, truth[:, :3], ["c0", "c1", "c2"]) == ({}, {})  # a fold would fit on 2 creators
+    assert catalogue_cms(None, truth, terms.names) == ({}, {})
+
+
+def test_the_per_output_second_order_term_is_each_outputs_fisher_along_the_newton_step_by_direct_computation():
+    train, target = _features(n_out=3)
+    rng = np.random.default_rng(5)
+    passages = [rng.standard_normal((3, 4, 6)) for _ in train]  # 3 outputs of 4 passages, per checkpoint
+    creators = np.repeat(["a", "b", "c", "d"], 10)
+    terms = catalogue_terms(train, target, creators, ridges=(0.5,), passage_grads=passages)
+    for o in range(3):
+        for g, name in enumerate("abcd"):
+            total = 0.0
+            for X, P in zip(train, passages):
+                xtx = X.T @ X
+                step = np.linalg.solve(xtx + 0.5 * np.trace(xtx) / X.shape[1] * np.eye(6), X[creators == name].sum(0))
+                fisher = sum(np.outer(p, p) for p in P[o])  # the output's Fisher from its passages' gradients
+                total += step @ fisher @ step / 2
+            assert terms.local[0.5][o, g] == pytest.approx(total / len(train), rel=1e-9)
+    assert catalogue_terms(train, target, creators, ridges=(0.5,)).local is None
+    # localised terms: the same first order, the per-output term in place of the average; columns keep both
+    local = terms.columns(["c", "a"]).localised()
+    np.testing.assert_array_equal(local.second[0.5], terms.local[0.5][:, [2, 0]])
+    np.testing.assert_array_equal(local.first[0.5], terms.first[0.5][:, [2, 0]])
+    with pytest.raises(ValueError, match="passage gradients"):
+        local.localised()
+
+
+def test_catalogue_cms_cross_validates_the_local_estimator_when_the_passages_are_stored():
+    terms = _synthetic_terms()
+    rng = np.random.default_rng(3)
+    local = {r: rng.gamma(2.0, 1.0, (12, 8)) for r in terms.first}
+    terms = CatalogueTerms(terms.names, terms.first, terms.second, terms.windows, local)
+    truth = terms.first[1.0] + 30.0 * local[1.0] + 0.01 * rng.standard_normal((12, 8))
+    cms, fits = catalogue_cms(terms, truth, terms.names)
+    assert set(cms) == {"group_influence", "group_self_influence", "group_influence_local"}
+    assert len(fits["group_influence_local"]) == 8 and all(f["ridge"] == 1.0 for f in fits["group_influence_local"])
+    r_local = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(cms["group_influence_local"], truth)])
+    r_global = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(cms["group_influence"], truth)])
+    assert r_local > 0.99 and r_global < 0.9  # the per-output term is what this truth follows
 
 
 def test_partial_correlation_controls_for_size_by_hand():
@@ -233,4 +274,25 @@ def test_with_ten_creators_the_cross_validated_estimate_keeps_what_the_fit_finds
         r_cv = np.nanmean(pearson_r(cv, truth))
         assert r_cv > fit_group_influence(terms, truth).r - 0.02
         assert r_cv > np.nanmean(pearson_r(first, truth)) and r_cv > np.nanmean(pearson_r(np.tile(second, (32, 1)), truth))
-        assert all(5 < f.kappa < 80 for f in fits)
+        assert all(5 < f.kappa(terms) < 80 for f in fits)
+
+
+def test_every_fold_scores_on_one_scale_so_the_held_out_creators_compare():
+    """Second-order dominated truths: folds pick different weights near 'second order only', which as kappa spans
+    orders of magnitude (kappa 500 vs 1e5 made held-out columns incomparable). The normalised mixture keeps the
+    cross-validated estimate as good as the in-sample fit."""
+    from attribution.snr import pearson_r
+
+    rng = np.random.default_rng(11)
+    size = rng.lognormal(0, 0.8, 10)
+    first = {1.0: 50.0 * rng.standard_normal((32, 10))}  # a large, unrelated first-order term
+    local = {1.0: size[None, :] * rng.uniform(0.5, 1.5, (32, 10))}
+    terms = CatalogueTerms([f"c{i}" for i in range(10)], first, {1.0: size}, size, local)
+    truth = local[1.0] + 0.2 * rng.standard_normal((32, 10)) + 0.02 * first[1.0]
+    local_terms = terms.localised()
+    cv, fits = cross_validated_scores(local_terms, truth)
+    in_sample = fit_group_influence(local_terms, truth)
+    assert len({f.weight for f in fits}) >= 1 and all(f.weight > 0.5 for f in fits)
+    assert np.nanmean(pearson_r(cv, truth)) > in_sample.r - 0.05
+    # the scales come from the run's every creator and travel with column subsets, so every fold shares them
+    assert local_terms.columns(["c3", "c1"]).scales == local_terms.scales
