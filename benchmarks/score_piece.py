@@ -5,7 +5,8 @@
 Scores into a private copy of the run (its results, model and TRAK store; never the run itself): first each
 piece alone (what one query costs, start-up of the store included), then all together in one call. The
 pieces default to the run's own generated outputs (``outputs/*.mid``: re-tokenised, within the context)
-plus each of them played twice in a row (longer than the context: several context windows). With
+plus each of them played twice in a row (longer than the context: several context windows), each scored with
+and without passage scores (``--no-passages``); a first, untimed query caches the training side's embeddings. With
 ``--record`` the table goes to benchmarks/RESULTS.md ("Scoring new pieces").
 """
 
@@ -58,16 +59,19 @@ def main() -> None:
         tmp = Path(tmp)
         run = _copy_run(args.run, tmp / "run")
         pieces = args.pieces or _default_pieces(args.run, args.n, tmp)
+        score_pieces(run, pieces[:1])  # the first query caches the training side's embeddings: not timed
         single = []
-        for p in pieces:
+        for passages in (True, False):
+            for p in pieces:
+                t0 = time.perf_counter()
+                res = score_pieces(run, [p], passages=passages)
+                single.append((p.name, passages, int(res.outputs["events"].iloc[0]),
+                               int(res.outputs["windows"].iloc[0]), time.perf_counter() - t0, res.seconds))
+        batches = {}
+        for passages in (True, False):
+            shutil.rmtree(run / "scored")
             t0 = time.perf_counter()
-            res = score_pieces(run, [p])
-            single.append((p.name, int(res.outputs["events"].iloc[0]), int(res.outputs["windows"].iloc[0]),
-                           time.perf_counter() - t0, res.seconds))
-        shutil.rmtree(run / "scored")
-        t0 = time.perf_counter()
-        together = score_pieces(run, pieces)
-        batch_s = time.perf_counter() - t0
+            batches[passages] = (score_pieces(run, pieces, passages=passages), time.perf_counter() - t0)
     resolved = yaml.safe_load((args.run / "config.yaml").read_text())
     trak_stage = resolved["stages"]["trak"]["seconds"]
     n_outputs = resolved["metrics"]["attribution"]["outputs"]
@@ -75,13 +79,17 @@ def main() -> None:
         f"Run `{args.run}`: the build's TRAK stage took {trak_stage:.1f} s for {n_outputs} outputs "
         f"(featurising {resolved['metrics']['model']['train_windows']} training windows included).",
         "",
-        "| piece | events | windows | seconds alone | of which TRAK | similarity |",
-        "|---|---|---|---|---|---|",
+        "| piece | passages | events | windows | seconds alone | of which TRAK | similarity |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, events, windows, total, phases in single:
-        lines.append(f"| {name} | {events} | {windows} | {total:.2f} | {phases['trak']:.2f} | {phases['similarity']:.2f} |")
-    lines += ["", f"All {len(pieces)} in one call: {batch_s:.2f} s ({batch_s / len(pieces):.2f} s per piece; phases "
-              + ", ".join(f"{k} {v:.2f} s" for k, v in together.seconds.items()) + ")."]
+    for name, passages, events, windows, total, phases in single:
+        lines.append(f"| {name} | {'yes' if passages else 'no'} | {events} | {windows} | {total:.2f} | "
+                     f"{phases['trak']:.2f} | {phases['similarity']:.2f} |")
+    lines.append("")
+    for passages, (together, batch_s) in batches.items():
+        lines.append(f"All {len(pieces)} in one call, {'with' if passages else 'without'} passages: {batch_s:.2f} s "
+                     f"({batch_s / len(pieces):.2f} s per piece; phases "
+                     + ", ".join(f"{k} {v:.2f} s" for k, v in together.seconds.items()) + ").")
     body = "\n".join(lines)
     print(body)
     if args.record:
