@@ -40,7 +40,7 @@ _OTHER_POOL = {
 _MARKDOWN_INTRO = """\
 # Royalty schemes
 
-<!-- Generated from the scheme registry (royaltysim/schemes.py) by
+<!-- Generated from the scheme registry (royaltysim/schemes/) by
      `royaltysim schemes --markdown > docs/schemes.md`. Do not edit by hand:
      tests/royaltysim/test_docs.py checks that this file is current. -->
 
@@ -69,13 +69,13 @@ between human and AI listening in proportion to that listener's streams of each,
 - the **AI royalty pool** is `platform.ai_pool_rate` of the revenue attributed to AI listening; the
   creators who are active *and* opted in to AI training are eligible for it.
 
-A scheme sees the month's settlement ([`Settlement`](../royaltysim/schemes.py)): the pool `P` and
+A scheme sees the month's settlement ([`Settlement`](../royaltysim/schemes/settlement.py)): the pool `P` and
 each user's part of it `P_u`, the (users x creators) human streams `s_ua`, each creator's works
 and what they have in the AI's training set (works and seconds of music), the plays of each AI
 output, each output's causal attribution and similarity to each catalogue, and who is eligible.
 Money is in the fee currency.
 
-What every scheme guarantees ([`pay`](../royaltysim/schemes.py)): payouts are non-negative and zero
+What every scheme guarantees ([`pay`](../royaltysim/schemes/registry.py)): payouts are non-negative and zero
 for every creator who is not eligible, and they add up to the whole pool whenever the rule has a
 *basis* to pay on. When it has none (no eligible creator, no streams, no AI plays, all-zero
 weights) it pays nothing and the whole pool is left unallocated. A scheme never pays part of the
