@@ -24,7 +24,7 @@ __all__ = ["scheme_reference", "scheme_example", "POOL_TITLES"]
 #: how the reference names the pool a scheme is designed for
 POOL_TITLES = {"human": "the human-streams pool", "ai": "the AI royalty pool"}
 
-# what a scheme does when an arm names it for the other pool (Platform.settle in royaltysim/agents.py)
+# what a scheme does when an arm names it for the other pool (Platform.settle in royaltysim/agents/platform.py)
 _OTHER_POOL = {
     "human": (
         "Named for the AI pool (`ai: {{name: {name}}}`), it splits the AI pool by the same rule, on human "
@@ -61,7 +61,7 @@ is also printed by `royaltysim schemes`. The model around the schemes is describ
 
 ## The two pools
 
-Every month the platform ([`Platform.settle`](../royaltysim/agents.py)) splits each listener's fee
+Every month the platform ([`Platform.settle`](../royaltysim/agents/platform.py)) splits each listener's fee
 between human and AI listening in proportion to that listener's streams of each, then:
 
 - the **human-streams pool** is (1 - `platform.platform_cut`) of the revenue attributed to human
