@@ -321,8 +321,8 @@ def cached_dattri(
         ckpts = ckpts[-1:]
     settings = {
         "checkpoints": [p.name for p in ckpts],
-        "checkpoint_bytes": [p.stat().st_size for p in ckpts],
-        "checkpoint_mtimes": [int(p.stat().st_mtime) for p in ckpts],
+        # the weights' content, not their file times: a rebuild that trains the same bytes, or a copy, keeps the cache
+        "checkpoint_sha256": [hashlib.sha256(p.read_bytes()).hexdigest() for p in ckpts],
         **common,
     }
     if cached is not None and kept == settings:
