@@ -14,8 +14,8 @@ may constrain it; the one here is :class:`NoteCloser`, which keeps notes from ha
   "Generation quality").
 * ``close_at_end``: the last positions are kept for the NOTE_OFFs of whatever still sounds (note-ons are
   removed from the distribution once only enough positions remain to close the sounding notes, and a note
-  struck on the current step first gets a time shift), so no note is left for the MIDI writer to cut and
-  none is closed on the step it began.
+  struck less than 0.1 s before the closing first gets the time shift that takes it to 0.1 s or more), so no
+  note is left for the MIDI writer to cut and none is closed on the step it began.
 
 Attribution stays exact whatever the rule does: the forced and constrained events are ordinary events of
 the saved sequence; the ``.npy`` tokens are exactly what is written as MIDI (its decode) and what TRAK and
@@ -39,6 +39,10 @@ from tqdm.auto import tqdm
 from .model import MusicTransformer
 
 __all__ = ["GenerationConfig", "NoteCloser", "sample", "generate_outputs"]
+
+#: The shortest time shift the end rule lets the model draw for a note struck just before the closing (where the
+#: note-length limit allows it): 0.1 s, below the corpus's 10th-percentile note (0.15 s).
+END_SHIFT_SECONDS = 0.1
 
 
 @dataclass
@@ -95,6 +99,7 @@ class NoteCloser:
         self._on = np.array([tokenizer.note_on_id(p) for p in range(128)])
         self._shift_steps = np.arange(1, tokenizer.max_shift_steps + 1)
         self._shift = np.array([tokenizer.shift_id(k) for k in self._shift_steps])
+        self._end_steps = max(1, int(round(END_SHIFT_SECONDS / tokenizer.time_step)))
         self.forced = np.zeros((0, 0), dtype=bool)
         self.constrained = np.zeros((0, 0), dtype=bool)
 
@@ -134,8 +139,9 @@ class NoteCloser:
         With ``close_at_end``: once only as many positions remain as notes sound, the next event is the
         NOTE_OFF of the longest-sounding one (forced). Two positions earlier, note-ons are removed (a note
         struck then would have to be closed at once). One position before the closing, if a note was struck
-        on the current grid step, only time shifts (within the limit) remain, so no note is closed on the step
-        it began: a forced NOTE_OFF never makes a zero-length note.
+        less than ``END_SHIFT_SECONDS`` ago, only time shifts that take it to that length (within the limit)
+        remain, so no note is closed on the step it began: the end rule never makes a zero-length or click-length
+        note (at most the limit allows).
         """
         if not self.close_at_end:
             return logits
@@ -147,10 +153,13 @@ class NoteCloser:
             if remaining > n_sounding + 2:
                 continue
             self.constrained[i, position] = True
-            struck_now = remaining == n_sounding + 1 and bool((self._start[i][sounding] == self._now[i]).any())
-            shifts = self._shift
-            if struck_now and self.limit is not None:
-                shifts = shifts[self._oldest(i)[1] + self._shift_steps <= self.limit]
+            # a note struck shortly before the closing gets a real duration: the youngest sounding note reaches at
+            # least END_SHIFT_SECONDS, where the limit allows (the model's own choice here was often one grid step)
+            youngest = int(self._now[i] - self._start[i][sounding].max()) if n_sounding else self._end_steps
+            struck_now = remaining == n_sounding + 1 and youngest < self._end_steps
+            fits = self._shift_steps <= (self.limit - self._oldest(i)[1] if self.limit is not None else len(self._shift))
+            shortest = min(self._end_steps - youngest, int(self._shift_steps[fits].max())) if fits.any() else 0
+            shifts = self._shift[fits & (self._shift_steps >= shortest)]
             if remaining <= n_sounding or (struck_now and not len(shifts)):
                 self._keep_only(out, i, [self._off[self._oldest(i)[0]]])
                 self.forced[i, position] = True
