@@ -204,9 +204,11 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert "trak_models" in lds.index and ev.facts["trak_models"] == 2
     # the final checkpoint under 5 projections: the run's own (trak_1ckpt) and 4 more seeds, and their average
     assert ev.facts["projection_seeds"] == [0, 1, 2, 3, 4] and len(ev.facts["projection_lds"]) == 5
-    assert ev.facts["projection_lds"][0] == pytest.approx(lds.loc["trak_1ckpt", "value"])
+    # the top-level projection facts are the headline mode's (fixed order)
+    assert ev.facts["headline_mode"] == "fixed"
+    assert ev.facts["projection_lds"][0] == pytest.approx(ev.value("trak_1ckpt", "lds", "fixed"))
     assert len(set(np.round(ev.facts["projection_lds"], 9))) > 1  # other projections, other scores
-    spread = m[m["metric"] == "lds_over_projections"].iloc[0]
+    spread = m[(m["metric"] == "lds_over_projections") & (m["mode"] == "fixed")].iloc[0]
     assert spread["value"] == pytest.approx(np.mean(ev.facts["projection_lds"])) and spread["spread"] > 0
     assert "trak_1ckpt_proj5" in lds.index and any("Projection noise" in f for f in ev.findings)
     assert {"loco_per_output", "loco_total", "loco_heldout_value", "loo_corr", "top3_overlap_with_trak",
@@ -289,7 +291,8 @@ def _check_both_modes(ev, out, html) -> None:
     assert np.isfinite(ev.value("retraining (reshuffled vs fixed)", "lds_mode_agreement", "reshuffled vs fixed"))
     assert set(pd.read_parquet(out / "lds_per_output.parquet")["mode"]) == {"reshuffled", "fixed"}
     table = lds_table(ev)
-    assert list(table.columns[:3]) == ["mode", "method", "family"] and list(table["mode"].unique()) == ["reshuffled", "fixed"]
+    assert list(table.columns[:3]) == ["mode", "method", "family"]
+    assert list(table["mode"].unique()) == ["fixed", "reshuffled"]  # the headline mode first
     # the replay of seed 0's reference reproduces it exactly, while one piece left out moves the outputs
     replay = pd.read_parquet(out / "replay.parquet")
     assert len(replay) == ev.facts["n_outputs"] + 1 and replay["abs_diff"].max() == ev.facts["replay_max_abs_nats"]
@@ -346,7 +349,7 @@ def test_the_split_package_gives_the_one_module_evaluations_metrics(tmp_path, tm
     old_module = _pre_split_module(tmp_path)
     kwargs = dict(dattri=False, random_seeds=3, k=3, n_boot=200)  # the end-to-end test's settings: caches are shared
     old = old_module.evaluate(run, report=False, **kwargs)
-    new = evaluate(run, report=False, **kwargs)
+    new = evaluate(run, report=False, headline_mode="reshuffled", **kwargs)  # the pre-split module's only mode
     lds_metrics = {"lds", "lds_half_a", "lds_half_b", "lds_over_projections", "lds_noise_ceiling"}
     rows = new.metrics[new.metrics["metric"].isin(set(old.metrics["metric"]))]
     rows = rows[~(rows["metric"].isin(lds_metrics) & (rows["mode"] != "reshuffled"))]
