@@ -87,27 +87,10 @@ def trak_from_features(
     return total / len(train_grads)
 
 
-def stored_trak_features(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-    """The projected training and output gradients traker stored for this run (None if the cache is gone)."""
+def _stored_arrays(run_dir: Path, meta: dict, inputs: RunInputs, names: list[str]):
+    """Per checkpoint, traker's stored arrays ``names`` (memory-mapped) and the run's TRAK settings; None if the
+    run's checkpoints or any of those files are gone."""
     from ..scoring import TrakConfig, cache_key
-
-    trak = dict(meta.get("config", {}).get("trak", {}))
-    trak.pop("checkpoints", None)
-    try:
-        ckpts = trak_checkpoints(run_dir, meta)
-    except FileNotFoundError:
-        return None
-    folder = run_dir / "cache" / "trak" / cache_key(ckpts, inputs.train_tokens, TrakConfig(**trak))
-    paths = [(folder / str(i) / "grads.mmap", folder / str(i) / "sequence_grads.mmap") for i in range(len(ckpts))]
-    if not all(a.is_file() and b.is_file() for a, b in paths):
-        return None
-    return [np.load(a, mmap_mode="r") for a, _ in paths], [np.load(b, mmap_mode="r") for _, b in paths]
-
-
-def stored_passage_grads(run_dir: Path, meta: dict, inputs: RunInputs) -> list[np.ndarray] | None:
-    """Per checkpoint, the (n_outputs, n_passages, p) projected gradients of the outputs' passages that traker
-    stored for the build (experiment ``segments``); None if the cache or that experiment is gone."""
-    from ..scoring import TrakConfig, cache_key, segment_bounds
 
     trak = dict(meta.get("config", {}).get("trak", {}))
     trak.pop("checkpoints", None)
@@ -117,12 +100,32 @@ def stored_passage_grads(run_dir: Path, meta: dict, inputs: RunInputs) -> list[n
         return None
     cfg = TrakConfig(**trak)
     folder = run_dir / "cache" / "trak" / cache_key(ckpts, inputs.train_tokens, cfg)
-    paths = [folder / str(i) / "segments_grads.mmap" for i in range(len(ckpts))]
+    paths = [[folder / str(i) / name for name in names] for i in range(len(ckpts))]
+    if not all(p.is_file() for per_ckpt in paths for p in per_ckpt):
+        return None
+    return [[np.load(p, mmap_mode="r") for p in per_ckpt] for per_ckpt in paths], cfg
+
+
+def stored_trak_features(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The projected training and output gradients traker stored for this run (None if the cache is gone)."""
+    found = _stored_arrays(run_dir, meta, inputs, ["grads.mmap", "sequence_grads.mmap"])
+    if found is None:
+        return None
+    return [train for train, _ in found[0]], [out for _, out in found[0]]
+
+
+def stored_passage_grads(run_dir: Path, meta: dict, inputs: RunInputs) -> list[np.ndarray] | None:
+    """Per checkpoint, the (n_outputs, n_passages, p) projected gradients of the outputs' passages that traker
+    stored for the build (experiment ``segments``); None if the cache or that experiment is gone."""
+    from ..scoring import segment_bounds
+
+    found = _stored_arrays(run_dir, meta, inputs, ["segments_grads.mmap"])
+    if found is None:
+        return None
+    arrays, cfg = found
     n_out = len(inputs.output_tokens)
     n_passages = len(segment_bounds(inputs.output_tokens.shape[1] - 1, cfg.segment_events))
-    if not all(p.is_file() for p in paths):
-        return None
-    grads = [np.load(p, mmap_mode="r") for p in paths]
+    grads = [g for (g,) in arrays]
     if any(g.shape[0] != n_out * n_passages for g in grads):
         return None  # another experiment of that name (not the build's passages)
     return [g.reshape(n_out, n_passages, g.shape[1]) for g in grads]
