@@ -156,18 +156,26 @@ class NoteCloser:
             # a note struck shortly before the closing gets a real duration: the youngest sounding note reaches at
             # least END_SHIFT_SECONDS, where the limit allows (the model's own choice here was often one grid step)
             youngest = int(self._now[i] - self._start[i][sounding].max()) if n_sounding else self._end_steps
-            struck_now = remaining == n_sounding + 1 and youngest < self._end_steps
-            fits = self._shift_steps <= (self.limit - self._oldest(i)[1] if self.limit is not None else len(self._shift))
-            shortest = min(self._end_steps - youngest, int(self._shift_steps[fits].max())) if fits.any() else 0
-            shifts = self._shift[fits & (self._shift_steps >= shortest)]
-            if remaining <= n_sounding or (struck_now and not len(shifts)):
+            struck = remaining == n_sounding + 1 and youngest < self._end_steps
+            shifts = self._end_shifts(i, youngest) if struck else None
+            if remaining <= n_sounding or (shifts is not None and not len(shifts)):
                 self._keep_only(out, i, [self._off[self._oldest(i)[0]]])
                 self.forced[i, position] = True
-            elif struck_now:
+            elif shifts is not None:
                 self._keep_only(out, i, shifts)
             else:
                 out[i, self._on] = float("-inf")
         return out
+
+    def _end_shifts(self, i: int, youngest: int) -> np.ndarray:
+        """The time shifts that take sequence ``i``'s youngest note to ``END_SHIFT_SECONDS`` without carrying its
+        oldest past the limit (as long as the limit allows; none when the oldest is at the limit)."""
+        room = self.limit - self._oldest(i)[1] if self.limit is not None else len(self._shift)
+        fits = self._shift_steps <= room
+        if not fits.any():
+            return self._shift[fits]
+        shortest = min(self._end_steps - youngest, int(self._shift_steps[fits].max()))
+        return self._shift[fits & (self._shift_steps >= shortest)]
 
     @staticmethod
     def _keep_only(logits: torch.Tensor, i: int, ids) -> None:
@@ -192,7 +200,8 @@ class NoteCloser:
             if first <= t <= last and not self.forced[i, position]:
                 pitch, held = self._oldest(i)
                 if pitch >= 0 and held + (t - first + 1) > self.limit:
-                    out[i, 0] = int(self._off[pitch]) if held else int(self._shift[min(self.limit, len(self._shift)) - 1])
+                    longest = int(self._shift[min(self.limit, len(self._shift)) - 1])
+                    out[i, 0] = int(self._off[pitch]) if held else longest
                     self.forced[i, position] = self.constrained[i, position] = True
         return out
 

@@ -303,9 +303,9 @@ def _trak_scores(run: _Run, pieces: list[_Piece], stride: int, progress: bool, p
     by_piece = {name: np.zeros((len(pieces), n_train)) for name in ("trak", "trak_1ckpt")}
     np.add.at(by_piece["trak"], np.asarray(win_piece), win_trak)
     np.add.at(by_piece["trak_1ckpt"], np.asarray(win_piece), win_1ckpt)
-    passages = np.zeros((len(passage_rows), n_train))
-    np.add.at(passages, np.asarray(part_passage, dtype=np.int64), parts)
-    return by_piece | baselines, passages, passage_rows, win_trak, np.asarray(win_piece)
+    passage_scores = np.zeros((len(passage_rows), n_train))
+    np.add.at(passage_scores, np.asarray(part_passage, dtype=np.int64), parts)
+    return by_piece | baselines, passage_scores, passage_rows, win_trak, np.asarray(win_piece)
 
 
 def _piece_embedding(model, tokens: np.ndarray, block_size: int) -> np.ndarray:

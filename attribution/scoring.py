@@ -18,8 +18,9 @@ The baselines reuse the projected gradients traker already stored, so they cost 
 
 The training features live in a :class:`FeatureStore` (:func:`open_feature_store`); any set of targets is
 scored against it under a traker experiment name of its own (:func:`score_experiments`, one projection
-per checkpoint for all of them; :func:`gradient_baselines`). The build scores its outputs as experiments ``sequence`` and ``segments``;
-:mod:`attribution.piece_scores` scores new pieces against the same store without featurising again.
+per checkpoint for all of them; :func:`gradient_baselines`). The build scores its outputs as experiments
+``sequence`` and ``segments``; :mod:`attribution.piece_scores` scores new pieces against the same store without
+featurising again.
 
 traker on CPU, and the traps handled here: ``device`` is passed as the string ``"cpu"``; float32
 throughout (``use_half_precision=False``); a single-block ``BasicProjector`` (fast: the projection matrix

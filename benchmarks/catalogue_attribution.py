@@ -77,7 +77,8 @@ def main() -> None:
     ev = evaluate(args.run, dattri=False, models_ensemble=False, projection_seeds=0, report=False, n_boot=args.n_boot,
                   catalogue_folds=args.folds)
     seconds = time.perf_counter() - t0
-    shown = ["group_influence_local", "group_influence", "group_self_influence", "trak", "trak_ridge0.01", "trak_ridge0.1", "trak_ridge1",
+    shown = ["group_influence_local", "group_influence", "group_self_influence", "trak", "trak_ridge0.01",
+             "trak_ridge0.1", "trak_ridge1",
              "trak_1ckpt", "tracin", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram", "catalogue_size", "random"]
     print(f"evaluated {args.run} in {seconds:.0f} s; LOCO order {ev.facts.get('loco_order')}, "
           f"{ev.facts.get('loco_creators')} creators, seeds {ev.facts.get('loco_seeds')}, reliability "
@@ -116,7 +117,8 @@ def main() -> None:
     for method, t in variants.items():
         fit = fit_group_influence(t, wide.to_numpy())
         upper = creator_snr(fit.scores(t), wide.to_numpy(), n_boot=args.n_boot)
-        print(f"\n{method} in-sample (not cross-validated, an upper bound): ridge {fit.ridge:g}, w {fit.weight:g} (kappa {fit.kappa(t):.3g}), "
+        print(f"\n{method} in-sample (not cross-validated, an upper bound): ridge {fit.ridge:g}, "
+              f"w {fit.weight:g} (kappa {fit.kappa(t):.3g}), "
               f"SNR {_f(upper['snr'])} [{_f(upper['snr_low'])}, {_f(upper['snr_high'])}]")
     best = ev.facts.get("best_method")
     print(f"\nbest method: {best}")

@@ -146,12 +146,17 @@ class CatalogueTerms:
     second: dict[float, np.ndarray]
     windows: np.ndarray
     local: dict[float, np.ndarray] | None = None
-    scales: dict[float, tuple[float, float]] | None = None  # ridge -> (sigma1, sigma2), of the run's every creator
-    _local_scales: dict[float, tuple[float, float]] | None = None  # the same for first and ``local``
+    # ridge -> (sigma1, sigma2) of (first, second) and of (first, local): made from the terms of the run's every
+    # creator when they are built; columns() and localised() carry them, so every fold shares them
+    scales: dict[float, tuple[float, float]] | None = None
+    local_scales: dict[float, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
-        if self.scales is None:  # made here for the terms as given; columns() and localised() carry the run's
+        if self.scales is None:
             object.__setattr__(self, "scales", {r: (_rms(self.first[r]), _rms(self.second[r])) for r in self.first})
+        if self.local_scales is None and self.local is not None:
+            object.__setattr__(self, "local_scales",
+                               {r: (self.scales[r][0], _rms(self.local[r])) for r in self.first})
 
     def columns(self, names: Sequence[str]) -> CatalogueTerms:
         """The same terms for ``names`` only, in that order (``KeyError`` for a creator the run lacks)."""
@@ -160,14 +165,13 @@ class CatalogueTerms:
         local = None if self.local is None else {r: v[:, cols] for r, v in self.local.items()}
         return CatalogueTerms(list(names), {r: f[:, cols] for r, f in self.first.items()},
                               {r: s[..., cols] for r, s in self.second.items()}, self.windows[cols], local,
-                              self.scales, self._local_scales)
+                              self.scales, self.local_scales)
 
     def localised(self) -> CatalogueTerms:
         """The terms of ``group_influence_local``: each output's own second-order term in place of the average."""
         if self.local is None:
             raise ValueError("no per-output second-order terms: the outputs' passage gradients were not stored")
-        scales = self._local_scales or {r: (self.scales[r][0], _rms(self.local[r])) for r in self.first}
-        return CatalogueTerms(self.names, self.first, self.local, self.windows, None, scales)
+        return CatalogueTerms(self.names, self.first, self.local, self.windows, None, self.local_scales)
 
 
 def catalogue_terms(train_grads: Sequence[np.ndarray], target_grads: Sequence[np.ndarray], window_creator: np.ndarray,
@@ -199,10 +203,7 @@ def catalogue_terms(train_grads: Sequence[np.ndarray], target_grads: Sequence[np
         first[float(r)] = f1 / len(train_grads)
         second[float(r)] = length_ratio * f2 / len(train_grads)
         local[float(r)] = f2o / len(train_grads)
-    local = local if passage_grads is not None else None
-    scales = {r: (_rms(first[r]), _rms(second[r])) for r in first}
-    local_scales = None if local is None else {r: (scales[r][0], _rms(local[r])) for r in first}
-    return CatalogueTerms(names, first, second, member.sum(0), local, scales, local_scales)
+    return CatalogueTerms(names, first, second, member.sum(0), local if passage_grads is not None else None)
 
 
 def _rms(x: np.ndarray) -> float:

@@ -286,7 +286,8 @@ def findings(ev) -> list[str]:
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
         if not len(snr):
             continue
-        shown = [x for x in ("group_influence_local", "group_influence", "group_self_influence", "trak_models", "trak", "trak_1ckpt", "ekfac",
+        shown = [x for x in ("group_influence_local", "group_influence", "group_self_influence", "trak_models", "trak",
+                             "trak_1ckpt", "ekfac",
                              "logra", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
                              "catalogue_size", "random") if x in snr.index]
         out.append(
