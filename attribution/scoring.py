@@ -56,6 +56,8 @@ __all__ = [
     "TrakConfig",
     "GradientScores",
     "SequenceLogLikelihood",
+    "SequenceMargin",
+    "event_margins",
     "compute_gradient_scores",
     "segment_bounds",
     "cache_key",
@@ -68,6 +70,9 @@ __all__ = [
 ]
 
 
+OUTPUT_FUNCTIONS = ("loglik", "margin")
+
+
 @dataclass
 class TrakConfig:
     proj_dim: int = 512
@@ -75,6 +80,14 @@ class TrakConfig:
     batch_size: int = 16
     projector_seed: int = 0
     segment_events: int = 16  # events per passage for passage-level scores (1 = per event)
+    # the attributed function (and the training windows' features): "loglik" = sum of log p(e_t | e_<t) (the
+    # causal value's own quantity, the default), "margin" = sum of per-event margins log p_t / (1 - p_t) with
+    # Q = each window's mean 1 - p_t (TRAK's classification recipe, applied event by event)
+    output: str = "loglik"
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUT_FUNCTIONS:
+            raise ValueError(f"trak.output is {self.output!r}; use one of {sorted(OUTPUT_FUNCTIONS)}")
 
 
 class SequenceLogLikelihood(AbstractModelOutput):
@@ -98,6 +111,41 @@ class SequenceLogLikelihood(AbstractModelOutput):
     def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
         tokens = batch[0]
         return torch.ones(tokens.shape[0], 1, dtype=torch.float32)
+
+
+def event_margins(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Per-event margin ``log p_t - log(1 - p_t)`` = the target's logit minus the logsumexp of the other logits
+    (stable where p_t is near 1), zero at PAD targets. Shapes (..., T, V), (..., T) -> (..., T)."""
+    picked = logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+    is_target = torch.arange(logits.shape[-1]) == targets.clamp_min(0).unsqueeze(-1)  # (vmap-safe, no scatter)
+    others = torch.logsumexp(logits.masked_fill(is_target, float("-inf")), dim=-1)
+    return (picked - others) * (targets != pad_id).to(picked.dtype)
+
+
+class SequenceMargin(SequenceLogLikelihood):
+    """TRAK model output ``trak.output: margin``: the sum of per-event margins over the events in [start, end).
+
+    TRAK's recipe for a classifier (Park et al. 2023) attributes the margin ``log p / (1 - p)`` and weights each
+    training example by ``Q = 1 - p``, the derivative of the loss with respect to the margin. An event is one
+    such classification; a window's ``Q`` is the mean ``1 - p_t`` over its events (its loss is the sum over
+    events, so the exact Q is not one number: the mean is the usual scalar reduction).
+    """
+
+    def get_output(self, model, weights, buffers, tokens, start, end) -> torch.Tensor:
+        logits, _ = torch.func.functional_call(model, (weights, buffers), (tokens[:-1].unsqueeze(0),))
+        m = event_margins(logits, tokens[1:].unsqueeze(0), self.pad_id)[0]  # (T,)
+        pos = torch.arange(m.shape[0])
+        return (m * ((pos >= start) & (pos < end)).to(m.dtype)).sum()
+
+    def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
+        tokens, start, end = batch
+        with torch.no_grad():
+            logits, _ = torch.func.functional_call(model, (weights, buffers), (tokens[:, :-1],))
+            p = event_log_probs(logits, tokens[:, 1:], self.pad_id).exp()
+            pos = torch.arange(p.shape[1]).unsqueeze(0)
+            counted = (tokens[:, 1:] != self.pad_id) & (pos >= start.unsqueeze(1)) & (pos < end.unsqueeze(1))
+            q = ((1 - p) * counted).sum(1) / counted.sum(1).clamp_min(1)
+        return q.unsqueeze(1).to(torch.float32)
 
 
 @dataclass
@@ -128,7 +176,8 @@ def cache_key(checkpoints: list[Path], train_tokens: np.ndarray, cfg: TrakConfig
     tokens = np.ascontiguousarray(train_tokens, dtype=np.int64)
     h.update(str(tokens.shape).encode())
     h.update(tokens.tobytes())
-    h.update(repr(sorted(asdict(cfg).items())).encode())
+    settings = {k: v for k, v in asdict(cfg).items() if not (k == "output" and v == "loglik")}  # keys made before
+    h.update(repr(sorted(settings.items())).encode())  # the option existed stay valid
     for pkg in ("traker", "torch"):  # stored features are what this code computed; another version recomputes
         try:
             h.update(f"{pkg}={importlib.metadata.version(pkg)}".encode())
@@ -212,7 +261,7 @@ def open_feature_store(
     try:
         traker = TRAKer(
             model=model,
-            task=SequenceLogLikelihood(model.config.pad_id),
+            task=(SequenceMargin if cfg.output == "margin" else SequenceLogLikelihood)(model.config.pad_id),
             train_set_size=n_train,
             save_dir=str(save_dir),
             load_from_save_dir=True,

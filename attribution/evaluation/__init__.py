@@ -48,14 +48,12 @@ from .leaveout import (
 from .methods import (
     EVAL_DIR,
     dattri_trak_scores,
-    ensemble_checkpoints,
     method_scores,
     random_scores,
     stored_trak_features,
     trak_from_features,
-    trak_over_models,
-    trak_over_projections,
 )
+from .trak_variants import ENSEMBLE_SIZES, ensemble_checkpoints, trak_margin, trak_over_models, trak_over_projections
 from .metrics import METRIC_COLUMNS, MetricRows
 from .overlap import mass_outside_topk, rank_profile, topk_overlap
 from .report import FIGURES, findings, lds_table, leaveout_table, write_report
@@ -84,6 +82,8 @@ __all__ = [
     "trak_over_models",
     "trak_over_projections",
     "ensemble_checkpoints",
+    "ENSEMBLE_SIZES",
+    "trak_margin",
     "method_scores",
     "cost_table",
     "CatalogueTerms",

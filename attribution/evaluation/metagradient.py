@@ -15,7 +15,6 @@ import importlib.metadata
 import logging
 from pathlib import Path
 
-import numpy as np
 
 from ..retrain import RunInputs
 from ..windows import piece_sum

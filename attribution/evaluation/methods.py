@@ -4,9 +4,9 @@ Each method is a piece-level score matrix ``(n_outputs, n_pieces)``. They come f
 
 * the run's attribution table (TRAK over the run's checkpoints and its final one, TracIn, Grad-Dot, Grad-Cos,
   the similarity proxies);
-* TRAK recomputed from traker's stored features with a ridge term (:func:`trak_from_features`), over
-  independently trained full-data models (:func:`trak_over_models`) and under other random projections
-  (:func:`trak_over_projections`);
+* TRAK recomputed from traker's stored features with a ridge term (:func:`trak_from_features`);
+* TRAK over independently trained full-data models (k = 1, 2, 4, ...), under other random projections and with
+  the per-event margin as output function (:mod:`.trak_variants`);
 * an external peer, dattri's ``TRAKAttributor`` on the same model, checkpoints and windows
   (:func:`dattri_trak_scores`, cached by :func:`cached_dattri`);
 * influence-function estimators through external libraries, opt-in: EK-FAC via kronfluence (``ekfac``) and LoGra
@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..groundtruth_files import GROUND_TRUTH_DIR
 from ..retrain import RunInputs
 from ..table import AttributionTable
 from ..windows import piece_sum
@@ -44,9 +43,6 @@ __all__ = [
     "trak_from_features",
     "stored_trak_features",
     "dattri_trak_scores",
-    "ensemble_checkpoints",
-    "trak_over_models",
-    "trak_over_projections",
     "cached_dattri",
     "run_meta",
     "trak_checkpoints",
@@ -212,79 +208,9 @@ def trak_checkpoints(run_dir: Path, meta: dict) -> list[Path]:
     return ckpts
 
 
-def ensemble_checkpoints(run_dir: Path, meta: dict, own_seed: int | None) -> list[Path]:
-    """The final checkpoints of independently trained full-data models: the run's own, then every ground-truth
-    reference model (``ground_truth/full/all_seed<s>``, kept with ``full.keep_weights``) of a seed other than
-    ``own_seed``, the run's (its reference of the same seed retrains the run's own model)."""
-    found = []
-    for folder in sorted((run_dir / GROUND_TRUTH_DIR / "full").glob("all_seed*")):
-        ckpts = sorted(folder.glob("ckpt_*.pt"))
-        if ckpts and (folder / "meta.yaml").is_file() and int(folder.name.removeprefix("all_seed")) != own_seed:
-            found.append(ckpts[-1])
-    return [trak_checkpoints(run_dir, meta)[-1], *found] if found else []
-
-
-def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[np.ndarray, float, int] | None:
-    """TRAK ensembled over independently trained models rather than checkpoints of one run (method ``trak_models``).
-
-    TRAK's estimator averages over models trained with different randomness; a run's checkpoints are a cheap
-    stand-in. With full-data reference models kept by the ground truth, this scores the run's outputs with
-    traker over the run's final model and those models (same TRAK settings as the run, one passage per output),
-    cached in ``RUN/cache/trak`` like the build's. Returns (scores (n_outputs, n_pieces), seconds, models) or None.
-    """
-    from ..model import ModelConfig, MusicTransformer
-    from ..scoring import TrakConfig, compute_gradient_scores
-
-    try:
-        ckpts = ensemble_checkpoints(run_dir, meta, inputs.train_config.get("seed"))
-    except FileNotFoundError:
-        return None
-    if len(ckpts) < 2:
-        return None
-    trak = dict(meta.get("config", {}).get("trak", {}))
-    trak.pop("checkpoints", None)
-    trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
-    g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
-                                inputs.output_tokens, TrakConfig(**trak), run_dir / "cache" / "trak", progress=False)
-    return piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces), g.seconds, len(ckpts)
-
-
 def projector_seed(meta: dict) -> int:
     """The projector seed the run's TRAK used (its config's ``trak.projector_seed``)."""
     return int(meta.get("config", {}).get("trak", {}).get("projector_seed", 0))
-
-
-def trak_over_projections(run_dir: Path, meta: dict, inputs: RunInputs, n_seeds: int) -> tuple[list[np.ndarray], list[int], float] | None:
-    """Final-checkpoint TRAK with other random projections (projector seeds after the run's own).
-
-    TRAK's random projection is a source of noise of its own: two seeds of the same estimator on the same
-    checkpoint score differently. This reruns traker on the run's final checkpoint with ``n_seeds - 1`` further
-    projector seeds (same settings otherwise, one passage per output), cached in ``RUN/cache/trak`` like the
-    build's. Returns (piece scores per extra seed, those seeds, seconds) or None when the checkpoint is gone; the
-    seconds are those of the computation, also when it was cached (NaN for caches made before that was kept).
-    """
-    from ..model import ModelConfig, MusicTransformer
-    from ..scoring import TrakConfig, compute_gradient_scores
-
-    if n_seeds < 2:
-        return None
-    try:
-        last = trak_checkpoints(run_dir, meta)[-1:]
-    except FileNotFoundError:
-        return None
-    trak = dict(meta.get("config", {}).get("trak", {}))
-    trak.pop("checkpoints", None)
-    trak["segment_events"] = inputs.output_tokens.shape[1] - 1  # whole outputs: no passage scores needed
-    own = projector_seed(meta)
-    seeds = [own + i for i in range(1, n_seeds)]
-    scores, seconds = [], 0.0
-    for seed in seeds:
-        g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), last, inputs.train_tokens,
-                                    inputs.output_tokens, TrakConfig(**{**trak, "projector_seed": seed}),
-                                    run_dir / "cache" / "trak", progress=False)
-        scores.append(piece_sum(g.methods["trak"], inputs.train_piece, inputs.n_pieces))
-        seconds += g.seconds
-    return scores, seeds, seconds
 
 
 def cached_dattri(
@@ -433,6 +359,8 @@ def method_scores(
     estimator_settings: dict[str, dict] | None = None,
 ) -> MethodScores:
     """The scores of every method :func:`attribution.evaluation.evaluate` scores (see its arguments)."""
+    from .trak_variants import trak_margin, trak_over_models, trak_over_projections
+
     n_out, n_pieces = len(inputs.output_ids), inputs.n_pieces
     out = MethodScores(scores={m: table.pivot(m).fillna(0.0).to_numpy() for m in table.methods})
     scores, costs, facts = out.scores, out.costs, out.facts
@@ -483,9 +411,12 @@ def method_scores(
     if models_ensemble:
         over = trak_over_models(run_dir, meta, inputs)
         if over is not None:
-            scores["trak_models"], seconds, facts["trak_models"] = over
-            costs.append({"item": f"trak_models: traker over {over[2]} independently trained models", "kind": "attribution",
-                          "seconds": seconds})
+            for (name, sc), k in zip(over.methods().items(), over.sizes):
+                scores[name] = sc
+                costs.append({"item": f"{name}: traker over {k} independently trained model{'s' * (k > 1)}",
+                              "kind": "attribution", "seconds": over.seconds[k]})
+            facts["trak_models"] = over.n_models
+            facts["trak_models_sizes"] = over.sizes
     if projection_seeds > 1 and "trak_1ckpt" in scores:
         extra = trak_over_projections(run_dir, meta, inputs, projection_seeds)
         if extra is not None:
@@ -496,6 +427,15 @@ def method_scores(
                           "seconds": extra[2]})
             out.projections = {"trak_1ckpt": draws, **out.projections}
     for name in estimators:  # influence functions through external libraries, on the final checkpoint
+        if name == "trak_margin":  # TRAK attributing the per-event margin instead of the log-likelihood
+            margin = trak_margin(run_dir, meta, inputs)
+            if margin is None:
+                raise FileNotFoundError(f"the checkpoints of {run_dir} are missing and no margin TRAK is cached; rebuild "
+                                        "the run, or leave trak_margin out of --methods")
+            scores.update(margin[0])
+            costs.append({"item": "trak_margin + trak_margin_1ckpt: TRAK of the per-event margin (one traker pass)",
+                          "kind": "attribution", "seconds": margin[1]})
+            continue
         if name == "metagradient":  # through the replayed training run, not one checkpoint (.metagradient)
             from .metagradient import cached_metagradient, cost_item
 

@@ -21,7 +21,7 @@ from .collect import collect_groundtruth
 from .config import GroundTruthConfig, GroundTruthConfigError
 from .plan import RetrainJob, RunInputs, _is_done, _read_meta, load_run_inputs, plan_jobs
 
-__all__ = ["GroundTruthRun", "run_groundtruth", "train_job", "output_utilities"]
+__all__ = ["GroundTruthRun", "run_groundtruth", "train_job", "restore_weights", "output_utilities"]
 
 log = logging.getLogger("attribution.retrain")
 
@@ -126,6 +126,48 @@ def train_job(
     return meta
 
 
+RESTORE_TOLERANCE = 1e-3  # nats: a restored reference must reproduce its recorded utilities this closely
+
+
+def _weights_missing(root: Path, cfg: GroundTruthConfig, job: RetrainJob, own_seed: int | None) -> bool:
+    """A finished full-data reference whose weights the config keeps but which has none on disk (lost with an
+    earlier machine: only utilities are committed). The run's own seed is skipped: its weights are RUN/model."""
+    folder = root / job.folder
+    return (job.kind == "full" and _keeps_weights(cfg, job) and job.seed != own_seed and _is_done(folder)
+            and not any(folder.glob("ckpt_*.pt")))
+
+
+def restore_weights(job: RetrainJob, run_dir: str | Path, root: str | Path, threads: int = 1, device: str = "cpu") -> dict:
+    """Retrain a finished model whose weights are gone, put its final checkpoint back and check it is that model.
+
+    Trains into ``RUN/cache/restore`` (the recorded folder is not touched until the end) on the thread count the
+    model was recorded with, compares the new utilities with the recorded ones and records the largest gap in
+    ``meta.yaml`` (``weights_restored``); a gap over :data:`RESTORE_TOLERANCE` is logged as a warning, and the
+    weights are kept either way (an independently trained model of that seed; its recorded utilities stay).
+    """
+    import shutil
+
+    folder = Path(root) / job.folder
+    meta = _read_meta(folder)
+    scratch = Path(run_dir) / "cache" / "restore"
+    shutil.rmtree(scratch / job.folder, ignore_errors=True)
+    redo = train_job(job, run_dir, scratch, keep_weights=True, threads=int(meta.get("threads") or threads), device=device)
+    recorded = np.load(folder / "utilities.npz")["outputs"]
+    new = np.load(scratch / job.folder / "utilities.npz")["outputs"]
+    gap = float(np.max(np.abs(recorded - new))) if len(new) else 0.0
+    if gap > RESTORE_TOLERANCE:
+        log.warning("restored weights of %s reproduce its recorded utilities only to %.4g nats", job.folder, gap)
+    for p in (scratch / job.folder).glob("ckpt_*.pt"):
+        os.replace(p, folder / p.name)
+    meta["weights_restored"] = {"on": datetime.date.today().isoformat(), "max_abs_gap_nats": gap,
+                                "seconds": redo["seconds"], "threads": redo["threads"]}
+    tmp = folder / "meta.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    tmp.replace(folder / "meta.yaml")
+    shutil.rmtree(scratch / job.folder, ignore_errors=True)
+    return meta
+
+
 # ------------------------------------------------------------------------------------ orchestrate
 @dataclass
 class GroundTruthRun:
@@ -208,7 +250,8 @@ def run_groundtruth(
     tmp.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     os.replace(tmp, root / files.CONFIG)
     _append_config_history(root, cfg)
-    todo = [j for j in jobs if not _is_done(root / j.folder)]
+    own_seed = inputs.train_config.get("seed")
+    todo = [j for j in jobs if not _is_done(root / j.folder) or _weights_missing(root, cfg, j, own_seed)]
     done_before = len(jobs) - len(todo)
     if limit is not None:
         todo = todo[:limit]
@@ -227,6 +270,10 @@ def run_groundtruth(
 
 def _train_phase(todo, run_dir, root, cfg, workers, threads, report, bar, scheduler=None, device="cpu") -> None:
     """Train ``todo``: in this process (one worker, no scheduler) or as tasks on a Dask cluster."""
+    def task(job: RetrainJob):  # a finished model whose kept weights are gone is retrained to restore them
+        return (functools.partial(restore_weights, job) if _is_done(Path(root) / job.folder)
+                else functools.partial(train_job, job, keep_weights=_keeps_weights(cfg, job)))
+
     def record(job: RetrainJob, exc: BaseException | None) -> None:
         if exc is None:
             report.trained += 1
@@ -240,7 +287,7 @@ def _train_phase(todo, run_dir, root, cfg, workers, threads, report, bar, schedu
     if scheduler is None and workers == 1:
         for job in todo:
             try:
-                train_job(job, run_dir, root, _keeps_weights(cfg, job), threads, device)
+                task(job)(run_dir=run_dir, root=root, threads=threads, device=device)
                 record(job, None)
             except Exception as exc:
                 record(job, exc)
@@ -260,8 +307,8 @@ def _train_phase(todo, run_dir, root, cfg, workers, threads, report, bar, schedu
     try:
         futures = {
             client.submit(
-                train_job, job, str(Path(run_dir).resolve()), str(Path(root).resolve()), _keeps_weights(cfg, job),
-                threads, device, key=f"groundtruth-{Path(root).resolve()}-{job.folder}", pure=False,
+                task(job), run_dir=str(Path(run_dir).resolve()), root=str(Path(root).resolve()), threads=threads,
+                device=device, key=f"groundtruth-{Path(root).resolve()}-{job.folder}", pure=False,
             ): job
             for job in todo
         }

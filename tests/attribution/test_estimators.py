@@ -261,10 +261,10 @@ def test_evaluate_scores_the_estimators_caches_them_and_never_reuses_a_stale_cac
     shutil.copytree(shared, run, ignore=shutil.ignore_patterns("cache", "evaluation"))
     settings = {"logra": {"proj_dim": 16}}
     quick = dict(dattri=False, random_seeds=1, k=3, n_boot=50, projection_seeds=0, models_ensemble=False, ridges=())
-    ev = evaluate(run, methods=("ekfac", "logra"), method_settings=settings, **quick)
+    ev = evaluate(run, methods=("ekfac", "logra", "trak_margin"), method_settings=settings, **quick)
     lds = ev.metrics[ev.metrics["metric"] == "lds"]
     for mode in ("reshuffled", "fixed"):
-        assert {"ekfac", "logra"} <= set(lds.loc[lds["mode"] == mode, "method"]), mode
+        assert {"ekfac", "logra", "trak_margin", "trak_margin_1ckpt"} <= set(lds.loc[lds["mode"] == mode, "method"]), mode
     assert {"ekfac", "logra"} <= set(ev.snr["method"])
     items = ev.costs.set_index(ev.costs["item"].str.split(":").str[0])
     assert items.loc["ekfac", "kind"] == "attribution" and items.loc["ekfac", "core_seconds"] > 0

@@ -443,3 +443,44 @@ def test_cli_groundtruth_and_evaluate(tmp_path, tmp_path_factory):
     bad.write_text("lds: {subsets: many}\n")
     result = CliRunner().invoke(app, ["attribution", "groundtruth", str(run), "--config", str(bad)])
     assert result.exit_code == 2 and "lds.subsets" in result.output
+
+
+def test_trak_over_k_models_and_the_margin_output_are_cached_and_scored_from_the_cache_without_weights(
+    tmp_path, tmp_path_factory
+):
+    from attribution.evaluation import trak_margin, trak_over_models
+    from attribution.evaluation.methods import run_meta, trak_checkpoints
+    from attribution.model import ModelConfig, MusicTransformer
+    from attribution.retrain import load_run_inputs
+    from attribution.scoring import TrakConfig, compute_gradient_scores
+    from attribution.windows import piece_sum
+
+    shared, _ = shared_ground_truth_run(tmp_path_factory)
+    run = tmp_path / "run"
+    shutil.copytree(shared, run, ignore=shutil.ignore_patterns("cache", "evaluation"))
+    inputs, meta = load_run_inputs(run), run_meta(run)
+    over = trak_over_models(run, meta, inputs)
+    # the run's final model and the kept reference of seed 1: k = 1 and k = 2 (every model)
+    assert over.n_models == 2 and over.sizes == [1, 2] and set(over.methods()) == {"trak_models_k1", "trak_models"}
+    assert over.seconds[1] == pytest.approx(over.seconds[2] / 2) and over.seconds[2] > 0
+    # k = 1 is TRAK on the run's final checkpoint alone (model id 0's projection, the same as a one-checkpoint store)
+    trak = {**meta["config"]["trak"], "segment_events": inputs.output_tokens.shape[1] - 1}
+    alone = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), trak_checkpoints(run, meta)[-1:],
+                                    inputs.train_tokens, inputs.output_tokens, TrakConfig(**trak), tmp_path / "t",
+                                    progress=False)
+    np.testing.assert_allclose(over.scores[1], piece_sum(alone.methods["trak"], inputs.train_piece, inputs.n_pieces),
+                               rtol=1e-5, atol=1e-6 * np.abs(over.scores[1]).max())
+    assert not np.allclose(over.scores[1], over.scores[2])
+    margin, seconds = trak_margin(run, meta, inputs)
+    assert set(margin) == {"trak_margin", "trak_margin_1ckpt"} and seconds > 0
+    assert not np.allclose(margin["trak_margin"], piece_sum(alone.methods["trak"], inputs.train_piece, inputs.n_pieces))
+    # a clone without any weights scores from the caches; with other outputs it has nothing to score from
+    clone = tmp_path / "clone"
+    shutil.copytree(run, clone, ignore=shutil.ignore_patterns("*.pt", "cache"))
+    held = trak_over_models(clone, run_meta(clone), load_run_inputs(clone))
+    assert held.sizes == [1, 2] and all(np.array_equal(held.scores[k], over.scores[k]) for k in (1, 2))
+    np.testing.assert_array_equal(trak_margin(clone, run_meta(clone), load_run_inputs(clone))[0]["trak_margin"],
+                                  margin["trak_margin"])
+    other = load_run_inputs(clone)
+    other.output_tokens = other.output_tokens[:, :-1].copy()
+    assert trak_over_models(clone, run_meta(clone), other) is None and trak_margin(clone, run_meta(clone), other) is None

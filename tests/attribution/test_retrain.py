@@ -212,6 +212,27 @@ def test_rerun_trains_nothing_and_an_interrupted_model_is_redone_identically(gro
     assert torch.get_num_threads() >= 1
 
 
+def test_a_reference_whose_kept_weights_are_gone_is_retrained_and_checked(ground_truth_run):
+    run, _ = ground_truth_run
+    folder = run / "ground_truth" / "full" / "all_seed1"
+    ckpts = sorted(folder.glob("ckpt_*.pt"))
+    before = {p.name: torch.load(p, map_location="cpu", weights_only=True)["model"] for p in ckpts}
+    recorded = np.load(folder / "utilities.npz")["outputs"]
+    for p in ckpts:  # as on a fresh clone: utilities committed, weights not
+        p.unlink()
+    redo = run_groundtruth(run, TINY_GT, workers=1, progress=False)
+    assert redo.trained == 1 and redo.failed == []  # only that reference; the run's own seed (0) keeps RUN/model
+    assert sorted(p.name for p in folder.glob("ckpt_*.pt")) == sorted(before)
+    for name, state in before.items():  # deterministic training: the very same weights
+        again = torch.load(folder / name, map_location="cpu", weights_only=True)["model"]
+        assert all(torch.equal(state[k], again[k]) for k in state)
+    meta = yaml.safe_load((folder / "meta.yaml").read_text())
+    assert meta["weights_restored"]["max_abs_gap_nats"] < 1e-6
+    np.testing.assert_array_equal(np.load(folder / "utilities.npz")["outputs"], recorded)  # the record is untouched
+    assert not any((run / "cache" / "restore").rglob("*.pt"))  # the scratch copy is gone
+    assert run_groundtruth(run, TINY_GT, workers=1, progress=False).trained == 0
+
+
 def test_rest_group_is_one_model_and_its_value_is_split_by_training_events(synthetic_run):
     inputs = load_run_inputs(synthetic_run)
     cfg = GroundTruthConfig(lds={"subsets": 0}, loco={"creators": ["c0", "c1"], "rest": True, "seeds": [0, 1]})

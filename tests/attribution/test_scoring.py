@@ -6,14 +6,25 @@ import torch
 from trak.projectors import BasicProjector, ProjectionType
 
 from attribution.model import MusicTransformer, sequence_log_likelihood
+
+from .conftest import PAD
 from attribution.scoring import (
     TrakConfig,
     cache_key,
     compute_gradient_scores,
+    event_margins,
     open_feature_store,
     score_experiment,
     score_experiments,
 )
+
+
+def _margin_and_q(model, seq):
+    """Sum of per-event margins log p_t - log(1 - p_t) over a sequence, computed from probabilities, and the
+    mean 1 - p_t over its events (the window's Q)."""
+    logits, _ = model(torch.as_tensor(seq)[None, :-1])
+    p = torch.softmax(logits.double(), -1)[0].gather(-1, torch.as_tensor(seq)[1:, None])[:, 0]
+    return (torch.log(p) - torch.log1p(-p)).sum(), float((1 - p).mean().detach())
 
 
 def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cfg: TrakConfig):
@@ -21,11 +32,12 @@ def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cf
 
     For each checkpoint k: X_k = G_train P_k / sqrt(n_params), x_k = g_target P_k / sqrt(n_params);
     tau_k = x_k (X_k^T X_k + lambda I)^{-1} X_k^T (traker rescales the inverse by its mean absolute
-    entry); TRAK = mean over k of tau_k, times Q = 1 for the log-likelihood output.
+    entry); TRAK = mean over k of tau_k, times Q = 1 for the log-likelihood output, and times each training
+    window's Q (mean 1 - p_t over its events) averaged over checkpoints for the margin output.
     """
     model = MusicTransformer(model_config)
     n_params = sum(p.numel() for p in model.parameters())
-    total = 0
+    total, q_sum = 0, 0
     for k, ckpt in enumerate(checkpoints):
         model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
         model.eval()
@@ -34,7 +46,10 @@ def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cf
             rows = []
             for seq in tokens:
                 model.zero_grad()
-                sequence_log_likelihood(model, torch.as_tensor(seq)[None]).sum().backward()
+                if cfg.output == "margin":
+                    _margin_and_q(model, seq)[0].backward()
+                else:
+                    sequence_log_likelihood(model, torch.as_tensor(seq)[None]).sum().backward()
                 rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
             return torch.stack(rows).double()
 
@@ -47,7 +62,10 @@ def _brute_force_trak(model_config, checkpoints, train_tokens, target_tokens, cf
         inv = torch.linalg.inv(X.T @ X + cfg.lambda_reg * torch.eye(cfg.proj_dim, dtype=torch.float64))
         inv = inv / inv.abs().mean()
         total = total + x @ (X @ inv).T
-    return (total / len(checkpoints)).numpy()
+        with torch.no_grad():
+            q_sum = q_sum + (np.array([_margin_and_q(model, seq)[1] for seq in train_tokens])
+                             if cfg.output == "margin" else 1.0)
+    return (total / len(checkpoints)).numpy() * (q_sum / len(checkpoints))
 
 
 def test_trak_matches_brute_force(tiny_run, tmp_path):
@@ -64,6 +82,33 @@ def test_trak_matches_brute_force(tiny_run, tmp_path):
     # the single-checkpoint estimate uses model id 1's projection, as in the ensemble
     assert got.methods["trak_1ckpt"].shape == expected_last.shape
     assert np.corrcoef(got.methods["trak"].ravel(), expected.ravel())[0, 1] > 0.999
+
+
+def test_trak_with_the_per_event_margin_output_matches_brute_force(tiny_run, tmp_path):
+    w = tiny_run["windows"]
+    full = w.tokens[:, -1] != PAD  # the hand formula has no PAD handling: windows with every event counted
+    train = w.tokens[full]
+    targets = train[[1, 4, 7]]
+    cfg = TrakConfig(proj_dim=12, batch_size=8, segment_events=5, output="margin")
+    ckpts = tiny_run["result"].checkpoints
+    got = compute_gradient_scores(MusicTransformer(tiny_run["model_config"]), ckpts, train, targets, cfg, tmp_path,
+                                  progress=False)
+    expected = _brute_force_trak(tiny_run["model_config"], ckpts, train, targets, cfg)
+    np.testing.assert_allclose(got.methods["trak"], expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())
+    loglik = compute_gradient_scores(MusicTransformer(tiny_run["model_config"]), ckpts, train, targets,
+                                     TrakConfig(proj_dim=12, batch_size=8, segment_events=5), tmp_path, progress=False)
+    assert not np.allclose(loglik.methods["trak"], got.methods["trak"])  # another function, other scores
+    np.testing.assert_allclose(got.segments.sum(axis=1), got.methods["trak"], rtol=1e-4, atol=1e-5)  # additive too
+
+
+def test_margins_are_log_odds_zero_at_pad_and_an_unknown_output_is_refused():
+    logits = torch.randn(2, 5, 7, dtype=torch.float64)
+    targets = torch.tensor([[0, 3, 5, 1, 2], [4, 4, 6, 6, 6]])  # 6 is PAD here
+    p = torch.softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    want = (torch.log(p) - torch.log1p(-p)) * (targets != 6)
+    assert torch.allclose(event_margins(logits, targets, pad_id=6), want)
+    with pytest.raises(ValueError, match="trak.output"):
+        TrakConfig(output="probability")
 
 
 def test_per_event_scores_add_up_to_the_sequence_score(tiny_run, tmp_path):
@@ -135,3 +180,4 @@ def test_cache_key_changes_with_model_data_and_settings(tiny_run):
     assert cache_key(ckpts, w.tokens[:-1], TrakConfig()) != base
     assert cache_key(ckpts, w.tokens, TrakConfig(proj_dim=8)) != base
     assert cache_key(ckpts, w.tokens, TrakConfig()) == base
+    assert cache_key(ckpts, w.tokens, TrakConfig(output="margin")) != base
