@@ -107,7 +107,9 @@ _COST_RULES = (
     ("trak_ridge", ("trak + tracin", "trak_ridge")),
     ("trak_1ckpt_ridge", ("trak + tracin", "trak_ridge")),
     ("trak_1ckpt_proj", ("trak + tracin", "trak_1ckpt with")),
-    ("trak_models", ("trak_models",)),
+    ("trak_models", ()),  # its own items, named by the method: traker over its models, and training them (below)
+    ("trak_margin", ("trak_margin + ",)),
+    ("metagradient", ("metagradient:",)),
     ("dattri_trak_1ckpt_proj", ("dattri_trak_1ckpt",)),
     ("dattri", ()),  # its own item, named by the method (below)
     ("ekfac", ("ekfac:",)),  # the influence estimators' own items (attribution.evaluation.methods)
@@ -123,8 +125,8 @@ def method_cost(method: str, costs: pd.DataFrame) -> float:
     items = costs["item"].astype(str)
     needs = next(need for prefix, need in _COST_RULES if method.startswith(prefix))
     pick = items.str.startswith(tuple(needs)) if needs else pd.Series(False, index=costs.index)
-    if method.startswith("dattri"):
-        pick |= items.str.startswith(method + " ")
+    if method.startswith(("dattri", "trak_models")):
+        pick |= items.str.startswith(method + " ") | items.str.startswith(method + ":")
     pick &= costs["kind"] == "attribution"
     return float(costs.loc[pick, "core_seconds"].sum()) if pick.any() else float("nan")
 

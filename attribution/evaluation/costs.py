@@ -46,8 +46,8 @@ def cost_table(attribution_costs: list[dict], models: pd.DataFrame, meta: dict) 
                           "core_seconds": float((models.loc[pick, "seconds"] * threads[pick]).sum())})
     # a build that left the thread count to torch ran on every core of its machine (taken to be this one's)
     build_threads = int(meta.get("config", {}).get("threads") or meta.get("machine", {}).get("cpus") or os.cpu_count() or 1)
-    for c in costs:
-        if c["kind"] == "attribution":
+    for c in costs:  # an item measured in CPU-seconds already (training a method's own models) keeps them
+        if c["kind"] == "attribution" and c.get("core_seconds") is None:
             c["core_seconds"] = c["seconds"] * build_threads
     table = pd.DataFrame(costs, columns=COST_COLUMNS)
     facts = {

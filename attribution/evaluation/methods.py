@@ -415,6 +415,10 @@ def method_scores(
                 scores[name] = sc
                 costs.append({"item": f"{name}: traker over {k} independently trained model{'s' * (k > 1)}",
                               "kind": "attribution", "seconds": over.seconds[k]})
+                if k > 1:  # the models beyond the run's own are trained for the method: their cost is its cost
+                    costs.append({"item": f"{name} training: {k - 1} more full-data model{'s' * (k > 2)}",
+                                  "kind": "attribution", "seconds": over.training_core_seconds[k],
+                                  "core_seconds": over.training_core_seconds[k]})
             facts["trak_models"] = over.n_models
             facts["trak_models_sizes"] = over.sizes
     if projection_seeds > 1 and "trak_1ckpt" in scores:

@@ -117,9 +117,26 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
                 )
         if "trak_models" in lds and "trak" in lds:
             verdict = "beats" if lds["trak_models"] > lds["trak"] else "does not beat"
+            n_models = ev.facts.get("trak_models")
+            curve = [(k, "trak_models" if k == n_models else f"trak_models_k{k}")
+                     for k in ev.facts.get("trak_models_sizes", [n_models])]
+            cost = ev.costs.set_index("item")["core_seconds"] if len(ev.costs) else pd.Series(dtype=float)
             out.append(
-                f"{tag} TRAK over {ev.facts.get('trak_models')} independently trained models (trak_models) {verdict} TRAK over "
+                f"{tag} TRAK over {n_models} independently trained models (trak_models) {verdict} TRAK over "
                 f"the run's own checkpoints: {_fmt_ci(ev, 'trak_models', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}."
+                + (" Over the first k models (LDS, CPU-seconds of traker plus training the k - 1 extra models): "
+                   + "; ".join(f"k = {k} {_fmt_ci(ev, name, 'lds', mode)}, "
+                               f"{cost[cost.index.str.startswith((name + ':', name + ' '))].sum():,.0f}"
+                               for k, name in curve if name in lds) + "." if len(curve) > 1 else "")
+            )
+        if "trak_margin" in lds and "trak" in lds:
+            better = "more" if lds["trak_margin"] > lds["trak"] else "no more"
+            out.append(
+                f"{tag} Output function: TRAK attributing the per-event margin (trak_margin) is {better} faithful than "
+                f"attributing the log-likelihood: {_fmt_ci(ev, 'trak_margin', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}"
+                + (f" (final checkpoint: {_fmt_ci(ev, 'trak_margin_1ckpt', 'lds', mode)} vs "
+                   f"{_fmt_ci(ev, 'trak_1ckpt', 'lds', mode)})" if {"trak_margin_1ckpt", "trak_1ckpt"} <= set(lds.index) else "")
+                + "."
             )
         if "trak" in lds and "trak_1ckpt" in lds:
             verdict = "helps" if lds["trak"] > lds["trak_1ckpt"] else "does not help here"

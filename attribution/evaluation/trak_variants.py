@@ -85,6 +85,9 @@ class ModelEnsemble:
     scores: dict[int, np.ndarray]  # k -> piece scores (n_outputs, n_pieces)
     seconds: dict[int, float]  # k -> cost: featurising and scoring k models (k/n of the measured n-model pass)
     n_models: int
+    # k -> CPU-seconds of training the k - 1 models beyond the run's own (recorded by the ground truth; NaN when
+    # their records are not there)
+    training_core_seconds: dict[int, float]
 
     def methods(self) -> dict[str, np.ndarray]:
         """Method name -> scores: ``trak_models`` over every model, ``trak_models_k<k>`` over fewer."""
@@ -116,7 +119,8 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> ModelEnsem
             windows, seconds = _models_window_scores(run_dir, ckpts, inputs, trak)
             sizes = [k for k in ENSEMBLE_SIZES if k < len(ckpts)] + [len(ckpts)]
             return EstimatorResult(np.stack([windows[k] for k in sizes]), seconds, [], 0,
-                                   {"sizes": sizes, "models": len(ckpts)})
+                                   {"sizes": sizes, "models": len(ckpts),
+                                    "training_core_seconds": [_training_core_seconds(p) for p in ckpts[1:]]})
 
         res, _ = cached_scores(path, key, compute)
     else:
@@ -125,9 +129,20 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> ModelEnsem
             return None
         log.info("%s: the ensemble's models are not here; using TRAK over models cached in %s", run_dir, path)
     sizes, n = [int(k) for k in res.facts["sizes"]], int(res.facts["models"])
+    training = [float(x) for x in res.facts.get("training_core_seconds", [])]
     return ModelEnsemble(sizes=sizes, n_models=n,
                          scores={k: piece_sum(res.scores[i], inputs.train_piece, inputs.n_pieces) for i, k in enumerate(sizes)},
-                         seconds={k: res.seconds * k / n for k in sizes})
+                         seconds={k: res.seconds * k / n for k in sizes},
+                         training_core_seconds={k: float(sum(training[: k - 1])) if len(training) >= k - 1 else float("nan")
+                                                for k in sizes})
+
+
+def _training_core_seconds(ckpt: Path) -> float:
+    """CPU-seconds the ground truth recorded for training the model of ``ckpt`` (seconds times threads)."""
+    import yaml
+
+    meta = yaml.safe_load((Path(ckpt).parent / "meta.yaml").read_text())
+    return float(meta["seconds"]) * float(meta.get("threads") or 1)
 
 
 def _models_window_scores(run_dir: Path, ckpts: list[Path], inputs: RunInputs, trak: dict) -> tuple[dict, float]:

@@ -271,6 +271,11 @@ def test_evaluate_scores_the_estimators_caches_them_and_never_reuses_a_stale_cac
     assert ev.facts["estimators"]["logra"]["n_params"] == ev.facts["estimators"]["ekfac"]["n_params"]
     assert "Influence functions on the final checkpoint" in (run / "evaluation" / "report.html").read_text()
     assert (pd.read_parquet(run / "evaluation" / "costs.parquet")["item"].str.startswith("logra:")).sum() == 1
+    assert "Output function: TRAK attributing the per-event margin" in (run / "evaluation" / "report.html").read_text()
+    from attribution.best_method import method_cost
+
+    assert method_cost("trak_margin", ev.costs) == pytest.approx(
+        items.loc["trak_margin + trak_margin_1ckpt", "core_seconds"])
 
     # the same settings again: read from evaluation/<name>.npz, the recorded cost with them
     inputs, meta = load_run_inputs(run), run_meta(run)

@@ -202,6 +202,20 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert {"trak_ridge0.01", "trak_ridge0.1", "trak_ridge1", "trak_1ckpt_ridge1"} <= set(lds.index)
     # the reference model of seed 1 was kept: TRAK over the run's model and it, independently trained
     assert "trak_models" in lds.index and ev.facts["trak_models"] == 2
+    assert "trak_models_k1" in lds.index and ev.facts["trak_models_sizes"] == [1, 2]
+    # its cost: traker over its models, and training the model beyond the run's own (the ground truth's record)
+    from attribution.best_method import method_cost
+
+    import yaml
+
+    seed1 = yaml.safe_load((run / "ground_truth" / "full" / "all_seed1" / "meta.yaml").read_text())
+    items = ev.costs.set_index("item")["core_seconds"]
+    assert items["trak_models training: 1 more full-data model"] == pytest.approx(seed1["seconds"] * seed1["threads"])
+    assert method_cost("trak_models", ev.costs) == pytest.approx(
+        items["trak_models: traker over 2 independently trained models"] + seed1["seconds"] * seed1["threads"])
+    assert method_cost("trak_models_k1", ev.costs) == pytest.approx(
+        items["trak_models_k1: traker over 1 independently trained model"])
+    assert "Over the first k models" in (run / "evaluation" / "report.html").read_text()
     # the final checkpoint under 5 projections: the run's own (trak_1ckpt) and 4 more seeds, and their average
     assert ev.facts["projection_seeds"] == [0, 1, 2, 3, 4] and len(ev.facts["projection_lds"]) == 5
     # the top-level projection facts are the headline mode's (fixed order)
