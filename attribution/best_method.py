@@ -103,7 +103,8 @@ def choose_best(snr: pd.DataFrame, truth: str = "loco") -> pd.Series | None:
 
 # (prefix of a method's name, the cost items it needs: prefixes of the cost table's items)
 _COST_RULES = (
-    ("group_", ("trak + tracin", "group influence")),
+    ("group_influence_local_1ckpt", ("group influence (final checkpoint)",)),
+    ("group_", ("trak + tracin", "group influence:")),
     ("trak_ridge", ("trak + tracin", "trak_ridge")),
     ("trak_1ckpt_ridge", ("trak + tracin", "trak_ridge")),
     ("trak_1ckpt_proj", ("trak + tracin", "trak_1ckpt with")),

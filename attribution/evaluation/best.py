@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..best_method import BEST_FILE, BEST_SCORES_FILE, choose_best, method_cost, write_best_method
 from .catalogue import METHOD as GROUP_METHOD
-from .catalogue import LOCAL_METHOD, SELF_METHOD, CatalogueTerms, fit_group_influence
+from .catalogue import LOCAL_1CKPT_METHOD, LOCAL_METHOD, SELF_METHOD, CatalogueTerms, fit_group_influence
 from .leaveout import SELF_RIDGE, TRUTHS, creator_matrix
 
 __all__ = ["write_best", "creator_scores"]
@@ -25,7 +25,9 @@ __all__ = ["write_best", "creator_scores"]
 def creator_scores(method: str, scores: dict[str, np.ndarray], catalogue: CatalogueTerms | None,
                    truth: tuple[np.ndarray, list[str]], creators: np.ndarray, names: list[str]) -> tuple[np.ndarray, dict]:
     """(n_outputs, len(names)) catalogue scores of ``method`` for every creator, and the fit used (if any)."""
-    if method in (GROUP_METHOD, SELF_METHOD, LOCAL_METHOD):
+    if method in (GROUP_METHOD, SELF_METHOD, LOCAL_METHOD, LOCAL_1CKPT_METHOD):
+        if method == LOCAL_1CKPT_METHOD:  # the same estimator on the final checkpoint's terms
+            catalogue, method = catalogue.final, LOCAL_METHOD
         terms = catalogue.columns(names)
         if method == SELF_METHOD:
             return np.tile(terms.second[SELF_RIDGE], (len(truth[0]), 1)), {"ridge": SELF_RIDGE}

@@ -67,6 +67,7 @@ from ..snr import bootstrap_mean_ci, pearson_r
 __all__ = [
     "METHOD",
     "LOCAL_METHOD",
+    "LOCAL_1CKPT_METHOD",
     "SELF_METHOD",
     "RIDGES",
     "CatalogueTerms",
@@ -83,6 +84,8 @@ __all__ = [
 
 METHOD = "group_influence"  # the cross-validated estimator: first order + kappa * second order
 LOCAL_METHOD = "group_influence_local"  # the same with each output's own Fisher (from its passages' gradients)
+# group_influence_local from the final checkpoint's features alone: 1/K of the traker pass (the cheap variant)
+LOCAL_1CKPT_METHOD = "group_influence_local_1ckpt"
 SELF_METHOD = "group_self_influence"  # the second-order term alone (no parameter fitted), a diagnostic
 RIDGES = (0.01, 0.1, 1.0, 10.0)  # relative ridge grid (as trak_from_features: times the mean eigenvalue of Phi^T Phi)
 # the second-order term's weight in the normalised mixture (0: first order only, 1: second order only)
@@ -150,6 +153,10 @@ class CatalogueTerms:
     # creator when they are built; columns() and localised() carry them, so every fold shares them
     scales: dict[float, tuple[float, float]] | None = None
     local_scales: dict[float, tuple[float, float]] | None = None
+    # the same terms from the final checkpoint's features alone (group_influence_local_1ckpt); None when the run
+    # has one checkpoint or the outputs' passage gradients are not stored
+    final: CatalogueTerms | None = None
+    final_seconds: float = 0.0  # what computing ``final`` took
 
     def __post_init__(self) -> None:
         if self.scales is None:
@@ -165,7 +172,7 @@ class CatalogueTerms:
         local = None if self.local is None else {r: v[:, cols] for r, v in self.local.items()}
         return CatalogueTerms(list(names), {r: f[:, cols] for r, f in self.first.items()},
                               {r: s[..., cols] for r, s in self.second.items()}, self.windows[cols], local,
-                              self.scales, self.local_scales)
+                              self.scales, self.local_scales, None if self.final is None else self.final.columns(names))
 
     def localised(self) -> CatalogueTerms:
         """The terms of ``group_influence_local``: each output's own second-order term in place of the average."""

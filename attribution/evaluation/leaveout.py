@@ -29,7 +29,7 @@ from ..groundtruth_files import HELDOUT, REST, net_of_controls
 from ..snr import creator_snr, pearson_r
 from ..table import is_similarity_method
 from .catalogue import METHOD as GROUP_METHOD
-from .catalogue import LOCAL_METHOD, SELF_METHOD, CatalogueTerms, cross_validated_scores, partial_r, partial_r_ci
+from .catalogue import LOCAL_1CKPT_METHOD, LOCAL_METHOD, SELF_METHOD, CatalogueTerms, cross_validated_scores, partial_r, partial_r_ci
 from .lds import spearman
 from .metrics import MetricRows, family
 
@@ -133,6 +133,10 @@ def catalogue_cms(catalogue: CatalogueTerms | None, deltas: np.ndarray, names: l
         local = terms.localised()
         cms[LOCAL_METHOD], local_fits = cross_validated_scores(local, deltas, folds)
         records[LOCAL_METHOD] = [_fit_record(f, local) for f in local_fits]
+    if terms.final is not None and terms.final.local is not None:  # the final checkpoint's features alone
+        final = terms.final.localised()
+        cms[LOCAL_1CKPT_METHOD], final_fits = cross_validated_scores(final, deltas, folds)
+        records[LOCAL_1CKPT_METHOD] = [_fit_record(f, final) for f in final_fits]
     return cms, records
 
 

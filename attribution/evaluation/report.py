@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..best_method import method_cost
 from ..table import is_similarity_method
 
 __all__ = ["FIGURES", "MODE_DESCRIPTIONS", "findings", "lds_table", "leaveout_table", "write_report"]
@@ -196,7 +197,9 @@ def _catalogue_findings(ev) -> list[str]:
         size = snr.loc["catalogue_size"]
         for method, what in (("group_influence", "the catalogue's second-order self-influence"),
                              ("group_influence_local", "the second-order term in each output's own Fisher, from its "
-                                                       "passages' gradients")):
+                                                       "passages' gradients"),
+                             ("group_influence_local_1ckpt", "each output's own second-order term, from the final "
+                                                             "checkpoint's features alone")):
             if method not in snr.index:
                 continue
             g = snr.loc[method]
@@ -204,11 +207,16 @@ def _catalogue_findings(ev) -> list[str]:
             partial = ev.row(method, f"creator_partial_r_size{suffix}")
             part = (f"; its partial correlation with the truth controlling for catalogue size {partial['value']:.2f} "
                     f"[{partial['ci_low']:.2f}, {partial['ci_high']:.2f}]" if partial is not None else "")
+            cost = method_cost(method, ev.costs)
+            truth_cost = (ev.facts.get("best_method") or {}).get("ground_truth_core_seconds", float("nan"))
+            priced = (f"; cost {cost:,.0f} CPU-s, {cost / truth_cost:.0%} of the leave-one-creator-out retraining "
+                      f"(target ≤ 10%)" if suffix == "" and np.isfinite(cost) and truth_cost and np.isfinite(truth_cost)
+                      else "")
             out.append(
                 f"[mode: {mode}] Catalogue-level group influence ({method}: first-order TRAK sum plus {what}, "
                 f"ridge and scale fitted on the other creators only) against {label}: SNR {g['snr']:.2f} "
                 f"[{g['snr_low']:.2f}, {g['snr_high']:.2f}], {ratio:.2f}x catalogue size's {size['snr']:.2f} (target "
-                f"≥ 1.5x){part}.")
+                f"≥ 1.5x){part}{priced}.")
     best = ev.facts.get("best_method")
     if best:
         out.append(
@@ -303,7 +311,8 @@ def findings(ev) -> list[str]:
         snr = ev.snr[ev.snr["truth"] == truth].set_index("method") if len(ev.snr) else pd.DataFrame()
         if not len(snr):
             continue
-        shown = [x for x in ("group_influence_local", "group_influence", "group_self_influence", "trak_models", "trak",
+        shown = [x for x in ("group_influence_local", "group_influence_local_1ckpt", "group_influence",
+                             "group_self_influence", "trak_models", "trak",
                              "trak_1ckpt", "ekfac",
                              "logra", "tracin", "grad_cos", "dattri_trak", "sim_embedding", "sim_pitch_hist", "sim_interval_ngram",
                              "catalogue_size", "random") if x in snr.index]

@@ -7,6 +7,7 @@ writes ``RUN/evaluation/``. The result is an :class:`Evaluation` of tidy tables.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -109,9 +110,16 @@ def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTer
         return None, 0.0
     t0 = time.perf_counter()
     ratio = (inputs.output_tokens.shape[1] - 1) / (inputs.train_tokens.shape[1] - 1)  # events: output / window
+    passages = stored_passage_grads(run_dir, meta, inputs)
     terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece], length_ratio=ratio,
-                            passage_grads=stored_passage_grads(run_dir, meta, inputs))
-    return terms, time.perf_counter() - t0
+                            passage_grads=passages)
+    seconds = time.perf_counter() - t0
+    if len(features[0]) > 1 and passages is not None:  # the final checkpoint alone (group_influence_local_1ckpt)
+        t1 = time.perf_counter()
+        final = catalogue_terms(features[0][-1:], features[1][-1:], window_creator=inputs.creators[inputs.train_piece],
+                                length_ratio=ratio, passage_grads=passages[-1:])
+        terms = dataclasses.replace(terms, final=final, final_seconds=time.perf_counter() - t1)
+    return terms, seconds
 
 
 def evaluate(
@@ -186,6 +194,12 @@ def evaluate(
     if catalogue is not None:
         ms.costs.append({"item": "group influence: first- and second-order catalogue terms from stored features",
                          "kind": "attribution", "seconds": seconds})
+        n_ckpts = len(meta.get("metrics", {}).get("attribution", {}).get("trak_checkpoints") or [])
+        trak_seconds = float(meta.get("stages", {}).get("trak", {}).get("seconds", float("nan")))
+        if catalogue.final is not None and n_ckpts > 1:  # its terms and the final checkpoint's share of the pass
+            ms.costs.append({"item": f"group influence (final checkpoint): its terms and 1/{n_ckpts} of the traker pass "
+                                     "(the final checkpoint's features and passages)",
+                             "kind": "attribution", "seconds": catalogue.final_seconds + trak_seconds / n_ckpts})
     facts.update(n_outputs=n_out, n_pieces=n_pieces, k=k)
     rows = MetricRows(n_boot)
 

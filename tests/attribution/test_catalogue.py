@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,6 +189,24 @@ def test_catalogue_cms_cross_validates_the_local_estimator_when_the_passages_are
     assert r_local > 0.99 and r_global < 0.9  # the per-output term is what this truth follows
 
 
+def test_the_final_checkpoint_variant_is_the_estimator_on_the_last_checkpoints_terms(tmp_path):
+    train, target = _features(n_out=3)
+    rng = np.random.default_rng(5)
+    passages = [rng.standard_normal((3, 4, 6)) for _ in train]
+    creators = np.repeat(["a", "b", "c", "d"], 10)
+    terms = catalogue_terms(train, target, creators, ridges=(0.5, 1.0), passage_grads=passages)
+    last = catalogue_terms(train[-1:], target[-1:], creators, ridges=(0.5, 1.0), passage_grads=passages[-1:])
+    with_final = dataclasses.replace(terms, final=last)
+    cols = with_final.columns(["d", "a", "c", "b"])  # columns() carries the variant, in the same order
+    np.testing.assert_array_equal(cols.final.local[0.5], last.local[0.5][:, [3, 0, 2, 1]])
+    truth = 3.0 * last.local[1.0] + last.first[1.0] + 0.01 * rng.standard_normal((3, 4))
+    cms, fits = catalogue_cms(with_final, truth, with_final.names)
+    assert "group_influence_local_1ckpt" in cms and len(fits["group_influence_local_1ckpt"]) == 4
+    alone, _ = cross_validated_scores(last.localised(), truth)
+    np.testing.assert_array_equal(cms["group_influence_local_1ckpt"], alone)
+    assert "group_influence_local_1ckpt" not in catalogue_cms(terms, truth, terms.names)[0]  # no variant, no method
+
+
 def test_partial_correlation_controls_for_size_by_hand():
     size = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     signal = np.array([[1.0, -1.0, 0.0, 1.0, -1.0]])
@@ -219,6 +239,15 @@ def test_method_cost_adds_the_items_a_method_needs():
     assert method_cost("trak", costs) == 100.0 and method_cost("tracin", costs) == 100.0
     assert method_cost("group_influence", costs) == 102.0 and method_cost("trak_ridge0.1", costs) == 105.0
     assert method_cost("dattri_trak_1ckpt", costs) == 50.0 and np.isnan(method_cost("trak_models", costs))
+    more = pd.concat([costs, pd.DataFrame({
+        "item": ["group influence (final checkpoint): its terms and 1/4 of the traker pass",
+                 "trak_models_k2: traker over 2 models", "trak_models_k2 training: 1 more full-data model",
+                 "trak_models: traker over 4 models", "trak_margin + trak_margin_1ckpt: margin", "metagradient: replay"],
+        "kind": ["attribution"] * 6, "core_seconds": [26.0, 10.0, 200.0, 20.0, 7.0, 900.0]})], ignore_index=True)
+    # the cheap variant is charged its own share only; the others never pick up its item
+    assert method_cost("group_influence_local_1ckpt", more) == 26.0 and method_cost("group_influence_local", more) == 102.0
+    assert method_cost("trak_models_k2", more) == 210.0 and method_cost("trak_models", more) == 20.0
+    assert method_cost("trak_margin_1ckpt", more) == 7.0 and method_cost("metagradient", more) == 900.0
 
 
 def _record(**kw) -> dict:

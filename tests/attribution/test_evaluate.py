@@ -232,7 +232,9 @@ def test_evaluation_end_to_end(tmp_path_factory):
     assert (snr["snr"] >= 0).all() and 0 <= ev.facts["loco_reliability"] <= 1
     assert {"creator_snr", "creator_snr_corrected", "loco_reliability"} <= set(m["metric"])
     # the catalogue-level estimators, cross-validated across the left-out creators, and the partial correlations
-    assert {"group_influence", "group_self_influence", "group_influence_local"} <= set(snr.index)
+    assert {"group_influence", "group_self_influence", "group_influence_local", "group_influence_local_1ckpt"} <= set(snr.index)
+    # the final-checkpoint variant is charged the final checkpoint's share of the traker pass and its own terms
+    assert method_cost("group_influence_local_1ckpt", ev.costs) < method_cost("group_influence_local", ev.costs)
     assert len(ev.facts["group_influence_folds"]) == 4 and len(ev.facts["group_influence_local_folds"]) == 4
     partial = m[m["metric"] == "creator_partial_r_size"].set_index("method")
     assert {"trak", "group_influence"} <= set(partial.index) and partial["value"].dropna().between(-1, 1).all()
