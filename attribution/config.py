@@ -113,6 +113,10 @@ class TrakSection(_Section):
     batch_size: int = Field(16, ge=1)
     projector_seed: int = 0
     segment_events: int = Field(16, ge=1)
+    # the attributed function: "loglik" (sum of log p(e_t | e_<t), the causal value's own quantity; the catalogue
+    # estimator and the ridge variants need its gradients) or "margin" (per-event margins, TRAK's classifier recipe;
+    # more faithful for TRAK alone on runs/default in fixed order, see benchmarks/RESULTS.md)
+    output: Literal["loglik", "margin"] = "loglik"
 
 
 class SimilaritySection(_Section):

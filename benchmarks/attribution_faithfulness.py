@@ -95,6 +95,29 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
         lines += [f"| {s} | {_f(by_ours.get(s))} | {_f(by_peer.get(s))} |" for s in seeds]
         lines.append("| mean (sd) | " + " | ".join(
             f"{np.mean(v):.3f} ({np.std(v, ddof=1):.3f})" if len(v) > 1 else "" for v in (ours, peer)) + " |")
+    sizes = f.get("trak_models_sizes", [])
+    if len(sizes) > 1:  # TRAK over the first k independently trained models: LDS and cost against k
+        from attribution.best_method import method_cost
+
+        names = {k: "trak_models" if k == f["trak_models"] else f"trak_models_k{k}" for k in sizes}
+        items = ev.costs["item"].astype(str)
+        mode_list = [x for x in (f.get("headline_mode"), "reshuffled", "fixed") if x in modes]
+        mode_list = list(dict.fromkeys(mode_list))
+        lines += ["", "TRAK over the first k independently trained models (the run's own, then the ground truth's kept "
+                  "full-data references; CPU-seconds of traker, k/n of the measured n-model pass, and of training the "
+                  "k - 1 extra models):", "",
+                  "| k | " + " | ".join(f"LDS {x} [95% CI]" for x in mode_list) + " | traker CPU-s | training CPU-s | total |",
+                  "|---:|" + "---|" * len(mode_list) + "---:|---:|---:|"]
+        for k in sizes:
+            name = names[k]
+            traker = float(ev.costs.loc[items.str.startswith(name + ":"), "core_seconds"].sum())
+            training = float(ev.costs.loc[items.str.startswith(name + " training"), "core_seconds"].sum())
+            cells = []
+            for x in mode_list:
+                r = ev.row(name, "lds", x)
+                cells.append("" if r is None else f"{_f(r['value'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]")
+            lines.append(f"| {k} | " + " | ".join(cells) + f" | {traker:,.0f} | {training:,.0f} | "
+                         f"{method_cost(name, ev.costs):,.0f} |")
     k = f["k"]
     sim = m[m["metric"].isin([f"top{k}_overlap_with_trak", f"trak_mass_outside_top{k}"])]
     if len(sim):

@@ -95,6 +95,10 @@ def _stored_arrays(run_dir: Path, meta: dict, inputs: RunInputs, names: list[str
     except FileNotFoundError:
         return None
     cfg = TrakConfig(**trak)
+    if cfg.output != "loglik":  # margin gradients: the ridge recomputation and the catalogue terms need the score's
+        log.info("%s attributes the per-event margin (trak.output); the methods built on its stored log-likelihood "
+                 "gradients (ridge variants, group influence) are left out", run_dir)
+        return None
     folder = run_dir / "cache" / "trak" / cache_key(ckpts, inputs.train_tokens, cfg)
     paths = [[folder / str(i) / name for name in names] for i in range(len(ckpts))]
     if not all(p.is_file() for per_ckpt in paths for p in per_ckpt):

@@ -10,11 +10,12 @@ def test_shipped_configs_validate():
 
 def test_every_error_is_reported_with_its_key(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("model: {d_model: 0, n_layrs: 3}\ntrain: {steps: -1}\ncorpus: {source: napster}\n")
+    path.write_text("model: {d_model: 0, n_layrs: 3}\ntrain: {steps: -1}\ncorpus: {source: napster}\n"
+                    "trak: {output: probability}\n")
     with pytest.raises(BuildConfigError) as err:
         load_build_config(path)
     text = str(err.value)
-    for key in ("model.d_model", "model.n_layrs", "train.steps", "corpus"):
+    for key in ("model.d_model", "model.n_layrs", "train.steps", "corpus", "trak.output"):
         assert key in text
     assert "bad.yaml" in text
 
@@ -33,3 +34,10 @@ def test_missing_file_and_bad_yaml(tmp_path):
     (tmp_path / "x.yaml").write_text("model: [unclosed\n")
     with pytest.raises(BuildConfigError, match="not valid YAML"):
         load_build_config(tmp_path / "x.yaml")
+
+
+def test_the_trak_output_function_is_a_build_setting(tmp_path):
+    path = tmp_path / "margin.yaml"
+    path.write_text("trak: {output: margin}\n")
+    assert load_build_config(path).trak.output == "margin"
+    assert load_build_config("configs/attribution-tiny.yaml").trak.output == "loglik"

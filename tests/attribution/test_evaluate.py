@@ -497,6 +497,12 @@ def test_trak_over_k_models_and_the_margin_output_are_cached_and_scored_from_the
     assert held.sizes == [1, 2] and all(np.array_equal(held.scores[k], over.scores[k]) for k in (1, 2))
     np.testing.assert_array_equal(trak_margin(clone, run_meta(clone), load_run_inputs(clone))[0]["trak_margin"],
                                   margin["trak_margin"])
+    # a build attributing the margin stores margin gradients: the methods built on log-likelihood gradients skip it
+    from attribution.evaluation.methods import stored_trak_features
+
+    assert stored_trak_features(run, meta, inputs) is not None
+    margin_meta = {**meta, "config": {**meta["config"], "trak": {**meta["config"]["trak"], "output": "margin"}}}
+    assert stored_trak_features(run, margin_meta, inputs) is None
     other = load_run_inputs(clone)
     other.output_tokens = other.output_tokens[:, :-1].copy()
     assert trak_over_models(clone, run_meta(clone), other) is None and trak_margin(clone, run_meta(clone), other) is None
