@@ -125,9 +125,9 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
             out.append(
                 f"{tag} TRAK over {n_models} independently trained models (trak_models) {verdict} TRAK over "
                 f"the run's own checkpoints: {_fmt_ci(ev, 'trak_models', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}."
-                + (" Over the first k models (LDS, CPU-seconds of traker plus training the k - 1 extra models): "
-                   + "; ".join(f"k = {k} {_fmt_ci(ev, name, 'lds', mode)}, "
-                               f"{cost[cost.index.str.startswith((name + ':', name + ' '))].sum():,.0f}"
+                + (" Over the first k models (cost: traker, plus training the k - 1 extra models): "
+                   + "; ".join(f"k = {k}: LDS {_fmt_ci(ev, name, 'lds', mode)}, "
+                               f"{cost[cost.index.str.startswith((name + ':', name + ' '))].sum():,.0f} CPU-s"
                                for k, name in curve if name in lds) + "." if len(curve) > 1 else "")
             )
         if "trak_margin" in lds and "trak" in lds:
