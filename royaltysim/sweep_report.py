@@ -186,11 +186,12 @@ def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: li
                     ax.set_ylim(mid - 5, mid + 5)
             if markers is not None and len(markers):
                 lo, hi = values.min(), values.max()
+                named = _labelled(markers, lo, hi, log)
                 for mk in markers.itertuples():
                     x = float(np.clip(mk.snr, lo, hi))  # off the swept range: drawn at its edge, labelled with the value
                     color = "C3" if mk.best else "0.45"
                     ax.axvline(x, color=color, ls="-" if mk.best else ":", lw=1.4 if mk.best else 0.8)
-                    if r == 0:
+                    if r == 0 and mk.method in named:
                         ax.annotate(f"{mk.method} {mk.snr:.2g}" + (" (best)" if mk.best else ""), (x, 1.0),
                                     xycoords=("data", "axes fraction"), rotation=90, fontsize=6 if not mk.best else 7,
                                     va="top", ha="right", color="C3" if mk.best else "0.3", xytext=(-2, -2),
@@ -206,6 +207,27 @@ def _line_plots(measures: pd.DataFrame, param: str, params: list[str], names: li
     fig.savefig(out / name, dpi=100)
     plt.close(fig)
     return name
+
+
+def _labelled(markers: pd.DataFrame, lo: float, hi: float, log: bool, gap: float = 0.035) -> set[str]:
+    """The markers that get a text label: the best method first, then :data:`MARKED`, then the rest, each only if
+    it stands at least ``gap`` of the axis' width from every label already placed (every marker keeps its line;
+    the report's table lists them all with their SNRs)."""
+    def pos(v: float) -> float:
+        v = float(np.clip(v, lo, hi))
+        if log:
+            return (np.log10(max(v, 1e-12)) - np.log10(lo)) / max(np.log10(hi) - np.log10(lo), 1e-12)
+        return (v - lo) / max(hi - lo, 1e-12)
+
+    order = sorted(markers.itertuples(), key=lambda m: (not m.best, m.method not in MARKED, -float(m.snr)))
+    placed: list[float] = []
+    named = set()
+    for mk in order:
+        p = pos(mk.snr)
+        if all(abs(p - q) >= gap for q in placed):
+            placed.append(p)
+            named.add(mk.method)
+    return named
 
 
 def _heatmaps(measures: pd.DataFrame, x: str, y: str, out: Path, metric: str = "gini_income_run") -> str:

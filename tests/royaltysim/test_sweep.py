@@ -266,3 +266,18 @@ def test_largest_run_is_the_costliest_point(run_dir):
     big = largest_run(scenario)
     assert big["consumers"]["n"] == 5000 and big["steps"] == 4 and "sweep" not in big
     assert estimate(big).memory_bytes > estimate(scenario).memory_bytes
+
+
+def test_crowded_snr_markers_keep_their_lines_but_only_separated_ones_are_labelled():
+    import pandas as pd
+
+    from royaltysim.sweep_report import _labelled
+
+    m = pd.DataFrame({"method": ["a", "b", "trak", "c", "best_one", "far"],
+                      "snr": [0.010, 0.0101, 0.0102, 0.99, 1.0, 50.0],
+                      "best": [False, False, False, False, True, False]})
+    named = _labelled(m, 0.03, 100.0, log=True)
+    assert "best_one" in named and "far" in named  # the best always, and a marker far from every other
+    assert "c" not in named  # too close to the best's label
+    assert len(named & {"a", "b", "trak"}) == 1 and "trak" in named  # one of the pile: the named method first
+    assert _labelled(m, 0.03, 100.0, log=True, gap=0.0) == set(m["method"])  # no crowding rule: every label
