@@ -131,10 +131,12 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
                                for k, name in curve if name in lds) + "." if len(curve) > 1 else "")
             )
         if "trak_margin" in lds and "trak" in lds:
-            better = "more" if lds["trak_margin"] > lds["trak"] else "no more"
+            d, lo, hi = paired_lds_difference(ev, "trak_margin", "trak", mode)
+            better = ("more" if lo > 0 else "less" if hi < 0 else "not detectably more or less") if np.isfinite(d) else "?"
             out.append(
                 f"{tag} Output function: TRAK attributing the per-event margin (trak_margin) is {better} faithful than "
-                f"attributing the log-likelihood: {_fmt_ci(ev, 'trak_margin', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}"
+                f"attributing the log-likelihood (paired over outputs: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]): "
+                f"{_fmt_ci(ev, 'trak_margin', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}"
                 + (f" (final checkpoint: {_fmt_ci(ev, 'trak_margin_1ckpt', 'lds', mode)} vs "
                    f"{_fmt_ci(ev, 'trak_1ckpt', 'lds', mode)})" if {"trak_margin_1ckpt", "trak_1ckpt"} <= set(lds.index) else "")
                 + "."
@@ -225,6 +227,17 @@ def _catalogue_findings(ev) -> list[str]:
             f"(catalogue size {best['catalogue_size_snr']:.2f}); cost {best['cost_core_seconds']:.0f} CPU-s against "
             f"{best['ground_truth_core_seconds']:.0f} CPU-s of leave-one-creator-out retraining.")
     return out
+
+
+def paired_lds_difference(ev, a: str, b: str, mode: str) -> tuple[float, float, float]:
+    """Mean over outputs of LDS(a) - LDS(b) in ``mode``, with its bootstrap CI (the two on the same outputs)."""
+    from ..snr import bootstrap_mean_ci
+
+    per = ev.lds[(ev.lds["mode"] == mode) & ev.lds["method"].isin([a, b])]
+    wide = per.pivot_table(index="output_id", columns="method", values="lds")
+    if a not in wide or b not in wide:
+        return float("nan"), float("nan"), float("nan")
+    return bootstrap_mean_ci((wide[a] - wide[b]).to_numpy(), n_boot=2000)
 
 
 def findings(ev) -> list[str]:

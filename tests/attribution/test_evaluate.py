@@ -506,3 +506,17 @@ def test_trak_over_k_models_and_the_margin_output_are_cached_and_scored_from_the
     other = load_run_inputs(clone)
     other.output_tokens = other.output_tokens[:, :-1].copy()
     assert trak_over_models(clone, run_meta(clone), other) is None and trak_margin(clone, run_meta(clone), other) is None
+
+
+def test_the_paired_lds_difference_is_over_the_same_outputs():
+    from types import SimpleNamespace
+
+    from attribution.evaluation.report import paired_lds_difference
+
+    rows = [{"mode": "fixed", "method": m, "output_id": f"o{i}", "lds": v}
+            for i in range(6) for m, v in (("a", 0.3 + 0.01 * i), ("b", 0.1 + 0.01 * i))]
+    rows.append({"mode": "fixed", "method": "a", "output_id": "only_a", "lds": 5.0})  # not paired: left out
+    ev = SimpleNamespace(lds=pd.DataFrame(rows))
+    d, lo, hi = paired_lds_difference(ev, "a", "b", "fixed")
+    assert d == pytest.approx(0.2) and lo == pytest.approx(0.2) and hi == pytest.approx(0.2)
+    assert np.isnan(paired_lds_difference(ev, "a", "c", "fixed")[0])
