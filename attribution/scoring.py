@@ -102,11 +102,16 @@ class SequenceLogLikelihood(AbstractModelOutput):
         super().__init__()
         self.pad_id = pad_id
 
+    @staticmethod
+    def event_values(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+        """The per-event quantity summed over the window: log p(e_t | e_<t)."""
+        return event_log_probs(logits, targets, pad_id)
+
     def get_output(self, model, weights, buffers, tokens, start, end) -> torch.Tensor:
         logits, _ = torch.func.functional_call(model, (weights, buffers), (tokens[:-1].unsqueeze(0),))
-        logp = event_log_probs(logits, tokens[1:].unsqueeze(0), self.pad_id)[0]  # (T,)
-        pos = torch.arange(logp.shape[0])
-        return (logp * ((pos >= start) & (pos < end)).to(logp.dtype)).sum()
+        values = self.event_values(logits, tokens[1:].unsqueeze(0), self.pad_id)[0]  # (T,)
+        pos = torch.arange(values.shape[0])
+        return (values * ((pos >= start) & (pos < end)).to(values.dtype)).sum()
 
     def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
         tokens = batch[0]
@@ -131,11 +136,7 @@ class SequenceMargin(SequenceLogLikelihood):
     events, so the exact Q is not one number: the mean is the usual scalar reduction).
     """
 
-    def get_output(self, model, weights, buffers, tokens, start, end) -> torch.Tensor:
-        logits, _ = torch.func.functional_call(model, (weights, buffers), (tokens[:-1].unsqueeze(0),))
-        m = event_margins(logits, tokens[1:].unsqueeze(0), self.pad_id)[0]  # (T,)
-        pos = torch.arange(m.shape[0])
-        return (m * ((pos >= start) & (pos < end)).to(m.dtype)).sum()
+    event_values = staticmethod(event_margins)
 
     def get_out_to_loss_grad(self, model, weights, buffers, batch) -> torch.Tensor:
         tokens, start, end = batch

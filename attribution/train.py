@@ -150,14 +150,15 @@ def has_trained_state(folder: Path) -> bool:
     return (folder / "last.pt").exists() or (folder / "DONE").exists() or bool(list_checkpoints(folder))
 
 
-def code_versions() -> dict[str, str]:
-    """Versions of the code that determines a trained model (recorded with it; another version retrains)."""
+def code_versions(packages: tuple[str, ...] = ("torch", "royaltysim"), missing: str = "unknown") -> dict[str, str]:
+    """Versions of the code that determines a trained model (recorded with it; another version retrains), or of
+    ``packages`` (``missing`` for one not installed)."""
     out = {}
-    for pkg in ("torch", "royaltysim"):
+    for pkg in packages:
         try:
             out[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
+            out[pkg] = missing
     return out
 
 

@@ -98,8 +98,9 @@ def section(run: str, dattri: bool | None, dattri_checkpoints: tuple[str, ...], 
     sizes = f.get("trak_models_sizes", [])
     if len(sizes) > 1:  # TRAK over the first k independently trained models: LDS and cost against k
         from attribution.best_method import method_cost
+        from attribution.evaluation import ensemble_method
 
-        names = {k: "trak_models" if k == f["trak_models"] else f"trak_models_k{k}" for k in sizes}
+        names = {k: ensemble_method(k, f["trak_models"]) for k in sizes}
         items = ev.costs["item"].astype(str)
         mode_list = [x for x in (f.get("headline_mode"), "reshuffled", "fixed") if x in modes]
         mode_list = list(dict.fromkeys(mode_list))

@@ -53,7 +53,7 @@ from .methods import (
     stored_trak_features,
     trak_from_features,
 )
-from .trak_variants import ENSEMBLE_SIZES, ensemble_checkpoints, trak_margin, trak_over_models, trak_over_projections
+from .trak_variants import ENSEMBLE_SIZES, ensemble_checkpoints, ensemble_method, trak_margin, trak_over_models, trak_over_projections
 from .metrics import METRIC_COLUMNS, MetricRows
 from .overlap import mass_outside_topk, rank_profile, topk_overlap
 from .report import FIGURES, findings, lds_table, leaveout_table, write_report
@@ -83,6 +83,7 @@ __all__ = [
     "trak_over_projections",
     "ensemble_checkpoints",
     "ENSEMBLE_SIZES",
+    "ensemble_method",
     "trak_margin",
     "method_scores",
     "cost_table",

@@ -156,7 +156,6 @@ class CatalogueTerms:
     # the same terms from the final checkpoint's features alone (group_influence_local_1ckpt); None when the run
     # has one checkpoint or the outputs' passage gradients are not stored
     final: CatalogueTerms | None = None
-    final_seconds: float = 0.0  # what computing ``final`` took
 
     def __post_init__(self) -> None:
         if self.scales is None:

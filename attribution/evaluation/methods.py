@@ -363,7 +363,7 @@ def method_scores(
     estimator_settings: dict[str, dict] | None = None,
 ) -> MethodScores:
     """The scores of every method :func:`attribution.evaluation.evaluate` scores (see its arguments)."""
-    from .trak_variants import trak_margin, trak_over_models, trak_over_projections
+    from .trak_variants import ensemble_method, trak_margin, trak_over_models, trak_over_projections
 
     n_out, n_pieces = len(inputs.output_ids), inputs.n_pieces
     out = MethodScores(scores={m: table.pivot(m).fillna(0.0).to_numpy() for m in table.methods})
@@ -415,8 +415,9 @@ def method_scores(
     if models_ensemble:
         over = trak_over_models(run_dir, meta, inputs)
         if over is not None:
-            for (name, sc), k in zip(over.methods().items(), over.sizes):
-                scores[name] = sc
+            for k in over.sizes:
+                name = ensemble_method(k, over.n_models)
+                scores[name] = over.scores[k]
                 costs.append({"item": f"{name}: traker over {k} independently trained model{'s' * (k > 1)}",
                               "kind": "attribution", "seconds": over.seconds[k]})
                 if k > 1:  # the models beyond the run's own are trained for the method: their cost is its cost

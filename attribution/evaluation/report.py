@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..best_method import method_cost
 from ..table import is_similarity_method
+from .trak_variants import ensemble_method
 
 __all__ = ["FIGURES", "MODE_DESCRIPTIONS", "findings", "lds_table", "leaveout_table", "write_report"]
 
@@ -119,15 +120,13 @@ def _lds_findings(ev, mode: str, detailed: bool) -> list[str]:
         if "trak_models" in lds and "trak" in lds:
             verdict = "beats" if lds["trak_models"] > lds["trak"] else "does not beat"
             n_models = ev.facts.get("trak_models")
-            curve = [(k, "trak_models" if k == n_models else f"trak_models_k{k}")
-                     for k in ev.facts.get("trak_models_sizes", [n_models])]
-            cost = ev.costs.set_index("item")["core_seconds"] if len(ev.costs) else pd.Series(dtype=float)
+            curve = [(k, ensemble_method(k, n_models)) for k in ev.facts.get("trak_models_sizes", [n_models])]
             out.append(
                 f"{tag} TRAK over {n_models} independently trained models (trak_models) {verdict} TRAK over "
                 f"the run's own checkpoints: {_fmt_ci(ev, 'trak_models', 'lds', mode)} vs {_fmt_ci(ev, 'trak', 'lds', mode)}."
                 + (" Over the first k models (cost: traker, plus training the k - 1 extra models): "
                    + "; ".join(f"k = {k}: LDS {_fmt_ci(ev, name, 'lds', mode)}, "
-                               f"{cost[cost.index.str.startswith((name + ':', name + ' '))].sum():,.0f} CPU-s"
+                               f"{method_cost(name, ev.costs):,.0f} CPU-s"
                                for k, name in curve if name in lds) + "." if len(curve) > 1 else "")
             )
         if "trak_margin" in lds and "trak" in lds:

@@ -102,24 +102,30 @@ def lds_truths(gt) -> dict:
     return dict(sorted(modes.items(), key=lambda kv: kv[0] != "reshuffled"))
 
 
-def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTerms | None, float]:
+def run_catalogue_terms(run_dir: Path, meta: dict, inputs) -> tuple[CatalogueTerms | None, list[dict]]:
     """The group-influence terms of every creator from traker's stored features (None when the cache is gone),
-    and the seconds they took."""
+    with the final checkpoint's alone beside them (``final``), and their cost items."""
     features = stored_trak_features(run_dir, meta, inputs)
     if features is None:
-        return None, 0.0
+        return None, []
     t0 = time.perf_counter()
     ratio = (inputs.output_tokens.shape[1] - 1) / (inputs.train_tokens.shape[1] - 1)  # events: output / window
     passages = stored_passage_grads(run_dir, meta, inputs)
     terms = catalogue_terms(*features, window_creator=inputs.creators[inputs.train_piece], length_ratio=ratio,
                             passage_grads=passages)
-    seconds = time.perf_counter() - t0
-    if len(features[0]) > 1 and passages is not None:  # the final checkpoint alone (group_influence_local_1ckpt)
+    costs = [{"item": "group influence: first- and second-order catalogue terms from stored features",
+              "kind": "attribution", "seconds": time.perf_counter() - t0}]
+    n_ckpts = len(features[0])
+    if n_ckpts > 1 and passages is not None:  # the final checkpoint alone (group_influence_local_1ckpt)
         t1 = time.perf_counter()
         final = catalogue_terms(features[0][-1:], features[1][-1:], window_creator=inputs.creators[inputs.train_piece],
                                 length_ratio=ratio, passage_grads=passages[-1:])
-        terms = dataclasses.replace(terms, final=final, final_seconds=time.perf_counter() - t1)
-    return terms, seconds
+        terms = dataclasses.replace(terms, final=final)
+        trak_seconds = float(meta.get("stages", {}).get("trak", {}).get("seconds", float("nan")))
+        costs.append({"item": f"group influence (final checkpoint): its terms and 1/{n_ckpts} of the traker pass "
+                              "(the final checkpoint's features and passages)",
+                      "kind": "attribution", "seconds": time.perf_counter() - t1 + trak_seconds / n_ckpts})
+    return terms, costs
 
 
 def evaluate(
@@ -190,16 +196,8 @@ def evaluate(
                        dattri_projection_seeds=dattri_projection_seeds, estimators=tuple(methods),
                        estimator_settings=method_settings)
     facts: dict = dict(ms.facts)
-    catalogue, seconds = run_catalogue_terms(run_dir, meta, inputs) if len(gt.loco) else (None, 0.0)
-    if catalogue is not None:
-        ms.costs.append({"item": "group influence: first- and second-order catalogue terms from stored features",
-                         "kind": "attribution", "seconds": seconds})
-        n_ckpts = len(meta.get("metrics", {}).get("attribution", {}).get("trak_checkpoints") or [])
-        trak_seconds = float(meta.get("stages", {}).get("trak", {}).get("seconds", float("nan")))
-        if catalogue.final is not None and n_ckpts > 1:  # its terms and the final checkpoint's share of the pass
-            ms.costs.append({"item": f"group influence (final checkpoint): its terms and 1/{n_ckpts} of the traker pass "
-                                     "(the final checkpoint's features and passages)",
-                             "kind": "attribution", "seconds": catalogue.final_seconds + trak_seconds / n_ckpts})
+    catalogue, catalogue_costs = run_catalogue_terms(run_dir, meta, inputs) if len(gt.loco) else (None, [])
+    ms.costs.extend(catalogue_costs)
     facts.update(n_outputs=n_out, n_pieces=n_pieces, k=k)
     rows = MetricRows(n_boot)
 

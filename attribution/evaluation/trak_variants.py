@@ -17,7 +17,6 @@ re-evaluates on them.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from ..retrain import RunInputs
 from ..windows import piece_sum
 from .methods import EVAL_DIR, projector_seed, trak_checkpoints
 
-__all__ = ["ENSEMBLE_SIZES", "ModelEnsemble", "ensemble_checkpoints", "trak_over_models", "trak_over_projections",
+__all__ = ["ENSEMBLE_SIZES", "ModelEnsemble", "ensemble_method", "ensemble_checkpoints", "trak_over_models", "trak_over_projections",
            "trak_margin"]
 
 log = logging.getLogger(__name__)
@@ -52,15 +51,26 @@ def _sha(path: Path) -> str:
 
 def _cache_key(method: str, ckpts: list[Path], trak: dict, inputs: RunInputs) -> dict:
     from ..estimators.common import fingerprint
+    from ..train import code_versions
 
-    versions = {}
-    for pkg in ("traker", "torch"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = "absent"
-    return {"method": method, "trak": trak, "versions": versions, "checkpoints": [_sha(p) for p in ckpts],
+    return {"method": method, "trak": trak, "versions": code_versions(("traker", "torch"), missing="absent"),
+            "checkpoints": [_sha(p) for p in ckpts],
             "windows": fingerprint(inputs.train_tokens), "outputs": fingerprint(inputs.output_tokens)}
+
+
+def _cached(run_dir: Path, method: str, ckpts: list[Path], trak: dict, inputs: RunInputs, compute):
+    """The method's result from ``RUN/evaluation/<method>.npz`` when made for exactly these checkpoints, settings,
+    windows and outputs, else ``compute()``d and stored; without checkpoints (a clone without the weights) the
+    cache made for the same settings, windows and outputs, or None."""
+    from ..estimators.common import cached_scores
+
+    path = run_dir / EVAL_DIR / f"{method}.npz"
+    if ckpts:
+        return cached_scores(path, _cache_key(method, ckpts, trak, inputs), compute)[0]
+    held, _ = cached_scores(path, _cache_key(method, [], trak, inputs), None, ignore=("checkpoints",))
+    if held is not None:
+        log.info("%s: the weights %s needs are not here; using its scores cached in %s", run_dir, method, path)
+    return held
 
 
 # ----------------------------------------------------------------------- independently trained models
@@ -90,8 +100,14 @@ class ModelEnsemble:
     training_core_seconds: dict[int, float]
 
     def methods(self) -> dict[str, np.ndarray]:
-        """Method name -> scores: ``trak_models`` over every model, ``trak_models_k<k>`` over fewer."""
-        return {("trak_models" if k == self.n_models else f"trak_models_k{k}"): self.scores[k] for k in self.sizes}
+        """Method name -> scores (:func:`ensemble_method`)."""
+        return {ensemble_method(k, self.n_models): self.scores[k] for k in self.sizes}
+
+
+def ensemble_method(k: int, n_models: int) -> str:
+    """The method name of TRAK over the first k of n models: ``trak_models`` over every model, else
+    ``trak_models_k<k>``."""
+    return "trak_models" if k == n_models else f"trak_models_k{k}"
 
 
 def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> ModelEnsemble | None:
@@ -104,30 +120,24 @@ def trak_over_models(run_dir: Path, meta: dict, inputs: RunInputs) -> ModelEnsem
     windows, so k models cost k/n of the measured n-model pass. Returns None when fewer than two models are
     there and nothing is cached.
     """
-    from ..estimators.common import EstimatorResult, cached_scores
+    from ..estimators.common import EstimatorResult
 
-    path = run_dir / EVAL_DIR / "trak_models.npz"
     trak = _trak_settings(meta, inputs)
     try:
         ckpts = ensemble_checkpoints(run_dir, meta, inputs.train_config.get("seed"))
     except FileNotFoundError:
         ckpts = []
-    if len(ckpts) >= 2:
-        key = _cache_key("trak_models", ckpts, trak, inputs)
 
-        def compute() -> EstimatorResult:
-            windows, seconds = _models_window_scores(run_dir, ckpts, inputs, trak)
-            sizes = [k for k in ENSEMBLE_SIZES if k < len(ckpts)] + [len(ckpts)]
-            return EstimatorResult(np.stack([windows[k] for k in sizes]), seconds, [], 0,
-                                   {"sizes": sizes, "models": len(ckpts),
-                                    "training_core_seconds": [_training_core_seconds(p) for p in ckpts[1:]]})
+    def compute() -> EstimatorResult:
+        windows, seconds = _models_window_scores(run_dir, ckpts, inputs, trak)
+        sizes = [k for k in ENSEMBLE_SIZES if k < len(ckpts)] + [len(ckpts)]
+        return EstimatorResult(np.stack([windows[k] for k in sizes]), seconds, [], 0,
+                               {"sizes": sizes, "models": len(ckpts),
+                                "training_core_seconds": [_training_core_seconds(p) for p in ckpts[1:]]})
 
-        res, _ = cached_scores(path, key, compute)
-    else:
-        res, _ = cached_scores(path, _cache_key("trak_models", [], trak, inputs), None, ignore=("checkpoints",))
-        if res is None:
-            return None
-        log.info("%s: the ensemble's models are not here; using TRAK over models cached in %s", run_dir, path)
+    res = _cached(run_dir, "trak_models", ckpts if len(ckpts) >= 2 else [], trak, inputs, compute)
+    if res is None:
+        return None
     sizes, n = [int(k) for k in res.facts["sizes"]], int(res.facts["models"])
     training = [float(x) for x in res.facts.get("training_core_seconds", [])]
     return ModelEnsemble(sizes=sizes, n_models=n,
@@ -205,30 +215,25 @@ def trak_margin(run_dir: Path, meta: dict, inputs: RunInputs) -> tuple[dict[str,
 
     Returns (method -> piece scores, seconds) or None when the checkpoints are gone and nothing is cached.
     """
-    from ..estimators.common import EstimatorResult, cached_scores
+    from ..estimators.common import EstimatorResult
 
-    path = run_dir / EVAL_DIR / "trak_margin.npz"
     trak = _trak_settings(meta, inputs, output="margin")
     try:
         ckpts = trak_checkpoints(run_dir, meta)
     except FileNotFoundError:
         ckpts = []
-    if ckpts:
-        def compute() -> EstimatorResult:
-            from ..model import ModelConfig, MusicTransformer
-            from ..scoring import TrakConfig, compute_gradient_scores
 
-            g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
-                                        inputs.output_tokens, TrakConfig(**trak), run_dir / "cache" / "trak",
-                                        progress=False)
-            return EstimatorResult(np.stack([g.methods["trak"], g.methods["trak_1ckpt"]]), g.seconds, [], g.n_params,
-                                   {"checkpoints": len(ckpts)})
+    def compute() -> EstimatorResult:
+        from ..model import ModelConfig, MusicTransformer
+        from ..scoring import TrakConfig, compute_gradient_scores
 
-        res, _ = cached_scores(path, _cache_key("trak_margin", ckpts, trak, inputs), compute)
-    else:
-        res, _ = cached_scores(path, _cache_key("trak_margin", [], trak, inputs), None, ignore=("checkpoints",))
-        if res is None:
-            return None
-        log.info("%s: the run's checkpoints are not here; using the margin TRAK cached in %s", run_dir, path)
+        g = compute_gradient_scores(MusicTransformer(ModelConfig(**inputs.model_config)), ckpts, inputs.train_tokens,
+                                    inputs.output_tokens, TrakConfig(**trak), run_dir / "cache" / "trak", progress=False)
+        return EstimatorResult(np.stack([g.methods["trak"], g.methods["trak_1ckpt"]]), g.seconds, [], g.n_params,
+                               {"checkpoints": len(ckpts)})
+
+    res = _cached(run_dir, "trak_margin", ckpts, trak, inputs, compute)
+    if res is None:
+        return None
     both = [piece_sum(s, inputs.train_piece, inputs.n_pieces) for s in res.scores]
     return {"trak_margin": both[0], "trak_margin_1ckpt": both[1]}, res.seconds
